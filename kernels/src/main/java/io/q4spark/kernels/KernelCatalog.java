@@ -1,0 +1,66 @@
+package io.q4spark.kernels;
+
+import java.util.List;
+
+/**
+ * Every kernel q4spark has, in selection priority order, loaded by class name only when selection
+ * reaches it: a backend whose library or JVM module is missing disables itself and says why, without
+ * touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
+ *
+ * <p>Order: faster kernels first. The tiled Java kernel reuses each dequantized weight tile across a
+ * block of rows, so it is preferred to the reference, which dequantizes every weight for every row.
+ * The scalar references come last: they accept the widest range of layers and are the specification.
+ */
+public final class KernelCatalog {
+  private KernelCatalog() {}
+
+  /** A kernel by name and class. */
+  public record Entry(String name, String className) {}
+
+  public static final List<Entry> PRIORITY =
+      List.of(
+          new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
+          new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
+          new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));
+
+  /** The names, in priority order. */
+  public static List<String> names() {
+    return PRIORITY.stream().map(Entry::name).toList();
+  }
+
+  /**
+   * Loads and constructs the kernel, or throws {@link KernelUnavailableException} with the reason
+   * (a missing class, module or native library).
+   */
+  public static LinearKernel load(Entry entry) {
+    try {
+      Class<?> type = Class.forName(entry.className());
+      return (LinearKernel) type.getDeclaredConstructor().newInstance();
+    } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new KernelUnavailableException(
+          entry.name() + " could not be loaded: " + cause, cause);
+    }
+  }
+
+  /** The kernel named {@code name}, loaded; an unknown name lists the known ones. */
+  public static LinearKernel load(String name) {
+    return load(entry(name));
+  }
+
+  static Entry entry(String name) {
+    for (Entry e : PRIORITY) {
+      if (e.name().equals(name)) {
+        return e;
+      }
+    }
+    throw new IllegalArgumentException("unknown kernel '" + name + "': expected one of " + names());
+  }
+
+  /** A kernel cannot run on this machine (its library, module or device is missing). */
+  public static final class KernelUnavailableException extends RuntimeException {
+    public KernelUnavailableException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+}

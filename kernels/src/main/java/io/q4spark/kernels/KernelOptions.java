@@ -1,0 +1,56 @@
+package io.q4spark.kernels;
+
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Plain options for kernel selection. {@code kernels} never reads Spark configuration: the plugin maps
+ * its keys onto this record.
+ *
+ * @param disabled kernels that must not be chosen, each with where the deny came from (the
+ *     environment variable or an option), for the rejection reason
+ * @param forced the one kernel to use, or null to choose automatically
+ */
+public record KernelOptions(Map<String, String> disabled, String forced) {
+  /** Environment variable holding a comma-separated deny-list of kernel names. */
+  public static final String DISABLED_KERNELS_ENV = "Q4SPARK_DISABLED_KERNELS";
+
+  public KernelOptions {
+    disabled = Collections.unmodifiableMap(new LinkedHashMap<>(disabled));
+  }
+
+  /** No deny-list, no forced kernel. */
+  public static KernelOptions defaults() {
+    return new KernelOptions(Map.of(), null);
+  }
+
+  /** The deny-list from {@value #DISABLED_KERNELS_ENV}, nothing forced. */
+  public static KernelOptions fromEnvironment() {
+    return defaults().withDisabled(System.getenv(DISABLED_KERNELS_ENV), DISABLED_KERNELS_ENV);
+  }
+
+  /**
+   * Adds the comma-separated kernel names in {@code list} (null or blank adds nothing) to the deny-list,
+   * remembering {@code source} for the rejection reason.
+   */
+  public KernelOptions withDisabled(String list, String source) {
+    if (list == null || list.isBlank()) {
+      return this;
+    }
+    Map<String, String> d = new LinkedHashMap<>(disabled);
+    Arrays.stream(list.split(","))
+        .map(String::trim)
+        .filter(s -> !s.isEmpty())
+        .forEach(name -> d.putIfAbsent(name, source));
+    return new KernelOptions(d, forced);
+  }
+
+  /** Forces {@code kernel} (null or blank clears it). */
+  public KernelOptions withForced(String kernel) {
+    return new KernelOptions(
+        disabled, kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim());
+  }
+}

@@ -1,0 +1,131 @@
+package io.q4spark.kernels;
+
+/**
+ * A quantized linear layer ready to run: selection done once, weights repacked once, every call
+ * checked here (the facade checks, the kernel computes). Activations are rounded to the layer's
+ * activation dtype on the way in, as a model running in that dtype holds them.
+ */
+public final class Q4Linear implements AutoCloseable {
+  private final QuantizedLinear layer;
+  private final KernelSelection selection;
+  private final PreparedLinear prepared;
+  private final float[] bias;
+
+  private Q4Linear(QuantizedLinear layer, KernelSelection selection, PreparedLinear prepared) {
+    this.layer = layer;
+    this.selection = selection;
+    this.prepared = prepared;
+    this.bias = layer.bias() == null ? null : roundTo(layer.config().actType(), layer.bias());
+  }
+
+  /** Selects a kernel for {@code layer} under {@code options} and prepares it. */
+  public static Q4Linear create(QuantizedLinear layer, KernelOptions options) {
+    KernelSelection selection = KernelSelector.select(layer.config(), options);
+    return new Q4Linear(layer, selection, selection.chosen().prepare(layer));
+  }
+
+  public LinearLayerConfig config() {
+    return layer.config();
+  }
+
+  public KernelSelection selection() {
+    return selection;
+  }
+
+  /** Name of the kernel running this layer. */
+  public String kernel() {
+    return prepared.kernel();
+  }
+
+  /**
+   * Applies the layer (with its bias) to {@code rows} rows of K activations.
+   *
+   * @return {@code rows * N} outputs, row-major
+   */
+  public float[] apply(float[] x, int rows) {
+    float[] out = new float[Math.multiplyExact(rows, config().n())];
+    apply(x, rows, out);
+    return out;
+  }
+
+  /** As {@link #apply(float[], int)}, into {@code out}. */
+  public void apply(float[] x, int rows, float[] out) {
+    LinearLayerConfig c = config();
+    if (rows < 0) {
+      throw new IllegalArgumentException("layer " + c.layer() + ": rows must be >= 0, was " + rows);
+    }
+    long expected = (long) rows * c.k();
+    if (x.length != expected) {
+      throw new IllegalArgumentException(
+          "layer "
+              + c.layer()
+              + ": activations hold "
+              + x.length
+              + " values, expected rows * K = "
+              + rows
+              + " * "
+              + c.k()
+              + " = "
+              + expected);
+    }
+    if (out.length < (long) rows * c.n()) {
+      throw new IllegalArgumentException(
+          "layer "
+              + c.layer()
+              + ": output buffer holds "
+              + out.length
+              + " values, expected at least rows * N = "
+              + (long) rows * c.n());
+    }
+    if (rows == 0) {
+      return;
+    }
+    prepared.apply(roundTo(c.actType(), x), rows, bias, out);
+  }
+
+  /**
+   * Applies the layer to each row; a row of the wrong length is reported with its index and nothing
+   * is computed.
+   */
+  public float[][] apply(float[][] rows) {
+    int k = config().k();
+    float[] flat = new float[Math.multiplyExact(rows.length, k)];
+    for (int r = 0; r < rows.length; r++) {
+      if (rows[r] == null || rows[r].length != k) {
+        throw new IllegalArgumentException(
+            "layer "
+                + config().layer()
+                + ": activation row "
+                + r
+                + " has "
+                + (rows[r] == null ? "no values (null)" : rows[r].length + " values")
+                + ", expected K="
+                + k);
+      }
+      System.arraycopy(rows[r], 0, flat, r * k, k);
+    }
+    float[] out = apply(flat, rows.length);
+    int n = config().n();
+    float[][] result = new float[rows.length][];
+    for (int r = 0; r < rows.length; r++) {
+      result[r] = java.util.Arrays.copyOfRange(out, r * n, (r + 1) * n);
+    }
+    return result;
+  }
+
+  private static float[] roundTo(DType act, float[] values) {
+    if (act == DType.F32) {
+      return values;
+    }
+    float[] rounded = new float[values.length];
+    for (int i = 0; i < values.length; i++) {
+      rounded[i] = act.round(values[i]);
+    }
+    return rounded;
+  }
+
+  @Override
+  public void close() {
+    prepared.close();
+  }
+}
