@@ -1,0 +1,159 @@
+package io.q4spark.kernels;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class KernelSelectorTest {
+  private static LinearLayerConfig config(
+      int k, int n, ScalarType t, DType act, int g, boolean zp, boolean gIdx, QuantScheme s) {
+    return LinearLayerConfig.of("model.layers.0.mlp.down_proj", k, n, t, act, g, zp, gIdx, s);
+  }
+
+  @Test
+  void picksTheTiledKernelForASeedShapedLayerAndLogsEveryCandidate() {
+    KernelSelection s =
+        KernelSelector.select(
+            config(4096, 4096, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
+            KernelOptions.defaults());
+    assertEquals("TiledW4A16Kernel", s.chosen().name());
+    assertEquals(1, s.outcomes().size());
+    assertTrue(s.describe().startsWith("layer model.layers.0.mlp.down_proj W4A16 K=4096 N=4096"));
+  }
+
+  @Test
+  void theTritonMirrorRejectsWithTheSeedsReasons() {
+    LinearKernel tiled = KernelCatalog.load("TiledW4A16Kernel");
+    assertEquals(
+        "Quant type int4 not supported; supported: [uint4b8, uint4]",
+        tiled.canImplement(config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+    assertEquals(
+        "Activation dtype float32 not supported; supported: [float16, bfloat16]",
+        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F32, 128, false, false, QuantScheme.W4A16)).reason());
+    assertEquals(
+        "Output features (260) must be divisible by 8 (8 int4 values packed per int32)",
+        tiled.canImplement(config(256, 260, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+    assertEquals(
+        "Activation reordering (g_idx) is not supported by TiledW4A16Kernel",
+        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, true, QuantScheme.W4A16)).reason());
+    assertEquals(
+        "Group size 16 not supported; supported: [-1, 32, 64, 128, 256] or full K (256)",
+        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F16, 16, false, false, QuantScheme.W4A16)).reason());
+    assertEquals(
+        "Input features 320 not divisible by group size 128",
+        tiled.canImplement(config(320, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+    assertTrue(
+        tiled.canImplement(config(384, 256, ScalarType.UINT4, DType.BF16, 384, true, false, QuantScheme.W4A16)).accepted(),
+        "a group equal to the full K is accepted");
+  }
+
+  @Test
+  void actOrderFallsBackToTheReferenceWithTheReasonRecorded() {
+    KernelSelection s =
+        KernelSelector.select(
+            config(256, 256, ScalarType.UINT4B8, DType.BF16, 32, false, true, QuantScheme.W4A16),
+            KernelOptions.defaults());
+    assertEquals("ScalarW4A16Kernel", s.chosen().name());
+    assertEquals(
+        "TiledW4A16Kernel cannot implement due to: Activation reordering (g_idx) is not supported"
+            + " by TiledW4A16Kernel",
+        s.rejections().get(0).reason());
+  }
+
+  @Test
+  void w4a8LayersGoToTheW4A8Kernel() {
+    KernelSelection s =
+        KernelSelector.select(
+            config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A8),
+            KernelOptions.defaults());
+    assertEquals("ScalarW4A8Kernel", s.chosen().name());
+    assertEquals(
+        "TiledW4A16Kernel cannot implement due to: TiledW4A16Kernel implements W4A16"
+            + " (floating-point activations), the layer is W4A8",
+        s.rejections().get(0).reason());
+  }
+
+  @Test
+  void denyListIsHonouredAndNamesItsSource() {
+    KernelOptions o =
+        KernelOptions.defaults().withDisabled(" TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
+    KernelSelection s =
+        KernelSelector.select(
+            config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16), o);
+    assertEquals("ScalarW4A16Kernel", s.chosen().name());
+    assertEquals(
+        "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(0).reason());
+  }
+
+  @Test
+  void forcedKernelIsUsedOrFailsWithItsReason() {
+    LinearLayerConfig c =
+        config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
+    KernelSelection s = KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A16Kernel"));
+    assertEquals("ScalarW4A16Kernel", s.chosen().name());
+    assertEquals("skipped: ScalarW4A16Kernel is forced", s.rejections().get(0).reason());
+
+    NoKernelException e =
+        assertThrows(
+            NoKernelException.class,
+            () -> KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A8Kernel")));
+    assertEquals(
+        "The forced kernel ScalarW4A8Kernel cannot implement layer model.layers.0.mlp.down_proj W4A16"
+            + " K=256 N=256 weight=uint4b8 act=float16 group=128. Reason: ScalarW4A8Kernel cannot"
+            + " implement due to: ScalarW4A8Kernel implements W4A8 (int8 per-token activations), the"
+            + " layer is W4A16",
+        e.getMessage());
+  }
+
+  @Test
+  void noKernelListsEveryReason() {
+    LinearLayerConfig c =
+        config(256, 252, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
+    NoKernelException e =
+        assertThrows(NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
+    assertEquals(
+        "Failed to find a kernel that can implement the W4A16 linear layer"
+            + " model.layers.0.mlp.down_proj W4A16 K=256 N=252 weight=uint4b8 act=float16 group=128."
+            + " Reasons: \n"
+            + "TiledW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
+            + " (8 int4 values packed per int32)\n"
+            + "ScalarW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
+            + " (8 int4 values packed per int32)\n"
+            + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
+            + " per-token activations), the layer is W4A16",
+        e.getMessage());
+    assertEquals(3, e.outcomes().size());
+  }
+
+  @Test
+  void unknownNamesInOptionsAreErrorsNotSilentNoOps() {
+    LinearLayerConfig c =
+        config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                KernelSelector.select(
+                    c, new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null)));
+    assertEquals(
+        "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
+            + " names from [TiledW4A16Kernel, ScalarW4A16Kernel, ScalarW4A8Kernel]",
+        e.getMessage());
+    assertFalse(KernelCatalog.names().contains("TritonW4A16"));
+  }
+
+  @Test
+  void kSizesNotDivisibleByTheGroupAreRejectedEverywhere() {
+    LinearLayerConfig c =
+        config(200, 256, ScalarType.UINT4B8, DType.F16, 64, false, false, QuantScheme.W4A16);
+    NoKernelException e =
+        assertThrows(NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
+    assertTrue(
+        e.getMessage().contains("ScalarW4A16Kernel cannot implement due to: Input features 200 not divisible by group size 64"),
+        e.getMessage());
+  }
+}
