@@ -2,6 +2,7 @@ package io.q4spark.kernels.scalar;
 
 import io.q4spark.kernels.DType;
 import io.q4spark.kernels.Float16;
+import io.q4spark.kernels.Int8ActivationStage;
 import io.q4spark.kernels.KernelCapabilities;
 import io.q4spark.kernels.LinearKernel;
 import io.q4spark.kernels.LinearLayerConfig;
@@ -12,6 +13,7 @@ import io.q4spark.kernels.ScalarType;
 import io.q4spark.kernels.quantize.PerTokenInt8Quantizer;
 import io.q4spark.kernels.repack.Int4Layout;
 import io.q4spark.kernels.repack.PackedInt4Matrix;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -71,7 +73,7 @@ public final class ScalarW4A8Kernel implements LinearKernel {
   }
 
   /** The layer in the seed's W4A8 layout. */
-  public static final class Prepared implements PreparedLinear {
+  public static final class Prepared implements PreparedLinear, Int8ActivationStage {
     private final LinearLayerConfig config;
     private final PackedInt4Matrix weight;
     private final float[] scales;
@@ -112,6 +114,11 @@ public final class ScalarW4A8Kernel implements LinearKernel {
       }
     }
 
+    @Override
+    public void quantizeActivations(float[] x, int rows, byte[] codes, float[] scales) {
+      PerTokenInt8Quantizer.quantize(x, rows, config.k(), config.actType(), codes, scales);
+    }
+
     /** The GEMM's value before the fp16 rounding, {@code v} above; for conformance tests. */
     public double[] applyUnrounded(float[] x, int rows, float[] bias) {
       int kDim = config.k();
@@ -119,12 +126,12 @@ public final class ScalarW4A8Kernel implements LinearKernel {
       int groups = config.numGroups();
       byte[] qx = new byte[rows * kDim];
       float[] xs = new float[rows];
-      PerTokenInt8Quantizer.quantize(x, rows, kDim, config.actType(), qx, xs);
+      quantizeActivations(x, rows, qx, xs);
       double[] result = new double[rows * nDim];
       long[] isum = new long[groups];
       for (int m = 0; m < rows; m++) {
         for (int n = 0; n < nDim; n++) {
-          java.util.Arrays.fill(isum, 0);
+          Arrays.fill(isum, 0);
           for (int k = 0; k < kDim; k++) {
             int d = weight.code(k, n) - codeZero;
             isum[groupOf[k]] += qx[m * kDim + k] * d;
