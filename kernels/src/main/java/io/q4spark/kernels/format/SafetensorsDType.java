@@ -33,6 +33,15 @@ public enum SafetensorsDType {
     this.byteSize = byteSize;
   }
 
+  /** The safetensors type that stores values of {@code type}. */
+  public static SafetensorsDType of(io.q4spark.kernels.DType type) {
+    return switch (type) {
+      case F16 -> F16;
+      case BF16 -> BF16;
+      case F32 -> F32;
+    };
+  }
+
   /** Bytes per element. */
   public int byteSize() {
     return byteSize;

@@ -50,6 +50,11 @@ public final class SafetensorsWriter {
   private final Map<String, String> metadata = new LinkedHashMap<>();
   private final Map<String, Pending> tensors = new LinkedHashMap<>();
 
+  /** Names of the tensors added so far, in insertion order. */
+  public java.util.List<String> names() {
+    return java.util.List.copyOf(tensors.keySet());
+  }
+
   /**
    * Adds a {@code __metadata__} entry.
    *
