@@ -6,9 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * {@code q4spark check-golden DIR [--show-skips]}: every golden vector in DIR through every available
- * kernel from every layout it holds; one row per (file, layout, kernel), then {@code N passed, M
- * failed}. Exits 1 when anything failed or DIR holds no golden file.
+ * {@code q4spark check-golden DIR [--show-skips]}: every golden vector in DIR through every
+ * available kernel from every layout it holds; one row per (file, layout, kernel), then {@code N
+ * passed, M failed}. Exits 1 when anything failed or DIR holds no golden file.
  */
 final class CheckGoldenCommand implements Main.Command {
   @Override
@@ -24,7 +24,8 @@ final class CheckGoldenCommand implements Main.Command {
       if (a.equals("--show-skips")) {
         showSkips = true;
       } else if (a.startsWith("-")) {
-        throw new Main.UsageException("unknown option " + a + "; usage: check-golden DIR [--show-skips]");
+        throw new Main.UsageException(
+            "unknown option " + a + "; usage: check-golden DIR [--show-skips]");
       } else if (dir == null) {
         dir = Path.of(a);
       } else {

@@ -22,11 +22,11 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * {@code q4spark demo [--rows R] [--dir DIR]}: makes a small quantized MLP (two int4 linear layers with
- * a ReLU between them), writes it as a real compressed-tensors checkpoint, reads it back, runs a
- * generated dataset through the selected kernels in batches, and compares with an fp32 evaluation of
- * the same dequantized weights. Ends with {@code demo: <rows> rows, <rows/s> rows/s, max relative
- * error <e> vs fp32 reference}.
+ * {@code q4spark demo [--rows R] [--dir DIR]}: makes a small quantized MLP (two int4 linear layers
+ * with a ReLU between them), writes it as a real compressed-tensors checkpoint, reads it back, runs
+ * a generated dataset through the selected kernels in batches, and compares with an fp32 evaluation
+ * of the same dequantized weights. Ends with {@code demo: <rows> rows, <rows/s> rows/s, max
+ * relative error <e> vs fp32 reference}.
  */
 final class DemoCommand implements Main.Command {
   /** Fixed so every run makes the same model and data. */
@@ -60,7 +60,8 @@ final class DemoCommand implements Main.Command {
             rows = -1;
           }
           if (rows <= 0) {
-            throw new Main.UsageException("The value of --rows should be a positive integer, but was " + args[i]);
+            throw new Main.UsageException(
+                "The value of --rows should be a positive integer, but was " + args[i]);
           }
         }
         case "--dir" -> {
@@ -69,7 +70,9 @@ final class DemoCommand implements Main.Command {
           }
           dir = Path.of(args[++i]);
         }
-        default -> throw new Main.UsageException("unknown argument '" + args[i] + "'; usage: demo [--rows R] [--dir DIR]");
+        default ->
+            throw new Main.UsageException(
+                "unknown argument '" + args[i] + "'; usage: demo [--rows R] [--dir DIR]");
       }
     }
     try {
@@ -85,9 +88,21 @@ final class DemoCommand implements Main.Command {
     Random r = new Random(SEED);
     QuantizationArgs qargs = new QuantizationArgs(QuantScheme.W4A16, true, GROUP, false, DTYPE);
     List<QuantizedLinear> model =
-        List.of(quantizedLayer("mlp.up_proj", IN, HIDDEN, r), quantizedLayer("mlp.down_proj", HIDDEN, OUT, r));
+        List.of(
+            quantizedLayer("mlp.up_proj", IN, HIDDEN, r),
+            quantizedLayer("mlp.down_proj", HIDDEN, OUT, r));
     CompressedTensorsCheckpoint.write(dir, qargs, model, 1);
-    out.println("demo: wrote a compressed-tensors checkpoint (" + IN + " -> " + HIDDEN + " -> " + OUT + ", int4, G=" + GROUP + ") to " + dir);
+    out.println(
+        "demo: wrote a compressed-tensors checkpoint ("
+            + IN
+            + " -> "
+            + HIDDEN
+            + " -> "
+            + OUT
+            + ", int4, G="
+            + GROUP
+            + ") to "
+            + dir);
 
     List<Q4Linear> layers = new ArrayList<>();
     try (CompressedTensorsCheckpoint ckpt = CompressedTensorsCheckpoint.open(dir)) {
@@ -140,11 +155,21 @@ final class DemoCommand implements Main.Command {
     for (int i = 0; i < n; i++) {
       bias[i] = DTYPE.round((float) r.nextGaussian() * 0.1f);
     }
-    LinearLayerConfig c = LinearLayerConfig.of(name, k, n, ScalarType.UINT4B8, DTYPE, GROUP, false, false, QuantScheme.W4A16);
-    return new QuantizedLinear(c, PackedInt4Matrix.fromCodes(Int4Layout.K_N8, k, n, q.codes()), q.scales(), null, null, bias);
+    LinearLayerConfig c =
+        LinearLayerConfig.of(
+            name, k, n, ScalarType.UINT4B8, DTYPE, GROUP, false, false, QuantScheme.W4A16);
+    return new QuantizedLinear(
+        c,
+        PackedInt4Matrix.fromCodes(Int4Layout.K_N8, k, n, q.codes()),
+        q.scales(),
+        null,
+        null,
+        bias);
   }
 
-  /** fp32 math on the dequantized weights (each rounded to the model dtype), ReLU between layers. */
+  /**
+   * fp32 math on the dequantized weights (each rounded to the model dtype), ReLU between layers.
+   */
   private static double[] fp32Reference(List<QuantizedLinear> model, float[] data, int rows) {
     float[] x = data;
     int width = IN;

@@ -18,8 +18,9 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * {@code q4spark doctor [layer options]}: the environment, every kernel with what it supports or why it
- * is unavailable, and, for a layer described by options, the selection with every candidate's reason.
+ * {@code q4spark doctor [layer options]}: the environment, every kernel with what it supports or
+ * why it is unavailable, and, for a layer described by options, the selection with every
+ * candidate's reason.
  */
 final class DoctorCommand implements Main.Command {
   private static final String USAGE =
@@ -42,7 +43,8 @@ final class DoctorCommand implements Main.Command {
     printKernels(out);
     if (!opts.containsKey("--k") && !opts.containsKey("--n")) {
       out.println();
-      out.println("Describe a layer to see its kernel selection, e.g. doctor --k 4096 --n 4096 --group 128");
+      out.println(
+          "Describe a layer to see its kernel selection, e.g. doctor --k 4096 --n 4096 --group 128");
       return 0;
     }
     LinearLayerConfig config = layer(opts);
@@ -97,12 +99,14 @@ final class DoctorCommand implements Main.Command {
       int k = positive(o, "--k");
       int n = positive(o, "--n");
       int g = Integer.parseInt(o.getOrDefault("--group", "128"));
-      QuantScheme scheme = QuantScheme.valueOf(o.getOrDefault("--scheme", "w4a16").toUpperCase(Locale.ROOT));
+      QuantScheme scheme =
+          QuantScheme.valueOf(o.getOrDefault("--scheme", "w4a16").toUpperCase(Locale.ROOT));
       boolean zp = o.containsKey("--zero-points");
       String defaultType = scheme == QuantScheme.W4A8 ? "int4" : zp ? "uint4" : "uint4b8";
       ScalarType type = ScalarType.parse(o.getOrDefault("--type", defaultType));
       DType act = DType.parse(o.getOrDefault("--act", "float16"));
-      return LinearLayerConfig.of("doctor", k, n, type, act, g, zp, o.containsKey("--act-order"), scheme);
+      return LinearLayerConfig.of(
+          "doctor", k, n, type, act, g, zp, o.containsKey("--act-order"), scheme);
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
@@ -121,7 +125,8 @@ final class DoctorCommand implements Main.Command {
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new Main.UsageException("The value of " + key + " should be a positive integer, but was " + v);
+    throw new Main.UsageException(
+        "The value of " + key + " should be a positive integer, but was " + v);
   }
 
   private static void printEnvironment(PrintStream out) {
@@ -135,15 +140,24 @@ final class DoctorCommand implements Main.Command {
             + ", "
             + System.getProperty("java.home")
             + ")");
-    out.println("  os           " + System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+    out.println(
+        "  os           "
+            + System.getProperty("os.name")
+            + " "
+            + System.getProperty("os.version")
+            + " "
+            + System.getProperty("os.arch"));
     out.println("  cpus         " + rt.availableProcessors());
     out.println("  max heap     " + rt.maxMemory() / (1024 * 1024) + " MiB");
     boolean vector = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
     out.println(
         "  vector API   "
-            + (vector ? "jdk.incubator.vector present" : "jdk.incubator.vector absent (add --add-modules jdk.incubator.vector)"));
+            + (vector
+                ? "jdk.incubator.vector present"
+                : "jdk.incubator.vector absent (add --add-modules jdk.incubator.vector)"));
     String denied = System.getenv(KernelOptions.DISABLED_KERNELS_ENV);
-    out.println("  " + KernelOptions.DISABLED_KERNELS_ENV + " " + (denied == null ? "(unset)" : denied));
+    out.println(
+        "  " + KernelOptions.DISABLED_KERNELS_ENV + " " + (denied == null ? "(unset)" : denied));
   }
 
   private static void printKernels(PrintStream out) {

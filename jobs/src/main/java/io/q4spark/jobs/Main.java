@@ -6,9 +6,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Entry point of {@code bin/q4spark} and of {@code spark-submit --class io.q4spark.jobs.Main}: the first
- * argument names the command. Bad arguments print one line naming the problem and exit with status
- * {@value #EXIT_USAGE}.
+ * Entry point of {@code bin/q4spark} and of {@code spark-submit --class io.q4spark.jobs.Main}: the
+ * first argument names the command. Bad arguments print one line naming the problem and exit with
+ * status {@value #EXIT_USAGE}.
  */
 public final class Main {
   /** Exit status for bad arguments. */
@@ -50,7 +50,11 @@ public final class Main {
     }
     Command c = COMMANDS.get(args[0]);
     if (c == null) {
-      err.println("q4spark: unknown command '" + args[0] + "'; commands: " + String.join(", ", COMMANDS.keySet()));
+      err.println(
+          "q4spark: unknown command '"
+              + args[0]
+              + "'; commands: "
+              + String.join(", ", COMMANDS.keySet()));
       return EXIT_USAGE;
     }
     try {

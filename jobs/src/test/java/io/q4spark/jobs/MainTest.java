@@ -17,22 +17,28 @@ class MainTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int status =
-        Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new Run(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        Main.run(
+            args,
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8));
+    return new Run(
+        status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   @Test
   void unknownCommandIsOneLineAndStatusTwo() {
     Run r = run("frobnicate");
     assertEquals(2, r.status());
-    assertEquals("q4spark: unknown command 'frobnicate'; commands: check-golden, demo, doctor\n", r.err());
+    assertEquals(
+        "q4spark: unknown command 'frobnicate'; commands: check-golden, demo, doctor\n", r.err());
   }
 
   @Test
   void checkGoldenNeedsAnExistingDirectory() {
     Run r = run("check-golden");
     assertEquals(2, r.status());
-    assertEquals("q4spark check-golden: missing DIR: usage: check-golden DIR [--show-skips]\n", r.err());
+    assertEquals(
+        "q4spark check-golden: missing DIR: usage: check-golden DIR [--show-skips]\n", r.err());
     r = run("check-golden", "/no/such/dir");
     assertEquals(2, r.status());
     assertEquals("q4spark check-golden: no such directory: /no/such/dir\n", r.err());
@@ -50,9 +56,15 @@ class MainTest {
     Run r = run("doctor", "--k", "4096", "--n", "4096", "--group", "128", "--act-order");
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().contains("Kernels, in selection priority order:"), r.out());
-    assertTrue(r.out().contains("layer doctor W4A16 K=4096 N=4096 weight=uint4b8 act=float16 group=128 act-order: using ScalarW4A16Kernel"), r.out());
     assertTrue(
-        r.out().contains("TiledW4A16Kernel: TiledW4A16Kernel cannot implement due to: Activation reordering (g_idx) is not supported by TiledW4A16Kernel"),
+        r.out()
+            .contains(
+                "layer doctor W4A16 K=4096 N=4096 weight=uint4b8 act=float16 group=128 act-order: using ScalarW4A16Kernel"),
+        r.out());
+    assertTrue(
+        r.out()
+            .contains(
+                "TiledW4A16Kernel: TiledW4A16Kernel cannot implement due to: Activation reordering (g_idx) is not supported by TiledW4A16Kernel"),
         r.out());
     assertTrue(r.out().contains("ScalarW4A8Kernel: ScalarW4A8Kernel implements W4A8"), r.out());
   }
@@ -61,10 +73,13 @@ class MainTest {
   void doctorReportsWhenNothingFitsAndRejectsBadValues() {
     Run r = run("doctor", "--k", "256", "--n", "100");
     assertEquals(1, r.status());
-    assertTrue(r.out().contains("Failed to find a kernel that can implement the W4A16 linear layer"), r.out());
+    assertTrue(
+        r.out().contains("Failed to find a kernel that can implement the W4A16 linear layer"),
+        r.out());
     r = run("doctor", "--k", "-5", "--n", "8");
     assertEquals(2, r.status());
-    assertEquals("q4spark doctor: The value of --k should be a positive integer, but was -5\n", r.err());
+    assertEquals(
+        "q4spark doctor: The value of --k should be a positive integer, but was -5\n", r.err());
   }
 
   @Test
@@ -73,7 +88,10 @@ class MainTest {
     assertEquals(0, r.status(), r.err());
     String[] lines = r.out().strip().split("\n");
     String last = lines[lines.length - 1];
-    assertTrue(last.matches("demo: 300 rows, \\d+ rows/s, max relative error \\d\\.\\d\\de-\\d\\d vs fp32 reference"), last);
+    assertTrue(
+        last.matches(
+            "demo: 300 rows, \\d+ rows/s, max relative error \\d\\.\\d\\de-\\d\\d vs fp32 reference"),
+        last);
     double err = Double.parseDouble(last.replaceAll(".*max relative error (\\S+) vs.*", "$1"));
     assertTrue(err < 1e-2, "fp16 outputs stay within a percent of the fp32 reference: " + err);
   }

@@ -20,7 +20,10 @@ public enum DType {
     this.bytes = bytes;
   }
 
-  /** The name PyTorch and Hugging Face configs use: {@code float16}, {@code bfloat16}, {@code float32}. */
+  /**
+   * The name PyTorch and Hugging Face configs use: {@code float16}, {@code bfloat16}, {@code
+   * float32}.
+   */
   public String torchName() {
     return torchName;
   }
@@ -40,7 +43,8 @@ public enum DType {
 
   /**
    * Parses the spellings found in configs and on command lines: {@code float16 fp16 f16 half},
-   * {@code bfloat16 bf16}, {@code float32 fp32 f32 float}, each optionally prefixed with {@code torch.}.
+   * {@code bfloat16 bf16}, {@code float32 fp32 f32 float}, each optionally prefixed with {@code
+   * torch.}.
    */
   public static DType parse(String text) {
     String t = text.trim().toLowerCase(Locale.ROOT);

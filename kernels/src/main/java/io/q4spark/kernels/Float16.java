@@ -2,8 +2,8 @@ package io.q4spark.kernels;
 
 /**
  * IEEE 754 half precision (fp16). Narrowing from float uses the JDK's {@link Float#floatToFloat16}
- * (round to nearest even); narrowing from double is done here in one rounding, because going through
- * float first would round twice.
+ * (round to nearest even); narrowing from double is done here in one rounding, because going
+ * through float first would round twice.
  */
 public final class Float16 {
   private Float16() {}

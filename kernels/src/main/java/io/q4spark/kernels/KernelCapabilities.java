@@ -7,15 +7,16 @@ import java.util.stream.IntStream;
 
 /**
  * The whitelist a kernel declares: the shapes, types and group sizes it implements. An unsupported
- * layer is a rejection reason at selection, never a wrong result at launch. {@link #check} walks the
- * rules in vLLM's {@code TritonW4A16LinearKernel.can_implement} order and uses its messages.
+ * layer is a rejection reason at selection, never a wrong result at launch. {@link #check} walks
+ * the rules in vLLM's {@code TritonW4A16LinearKernel.can_implement} order and uses its messages.
  *
  * @param scheme the family the kernel implements
  * @param weightTypes accepted weight types
  * @param actTypes accepted activation dtypes
- * @param groupSizes the accepted group sizes (-1 for one group over K), or null for any group size that
- *     divides K
- * @param acceptsFullKGroup whether a group size equal to the full K is accepted even when not listed
+ * @param groupSizes the accepted group sizes (-1 for one group over K), or null for any group size
+ *     that divides K
+ * @param acceptsFullKGroup whether a group size equal to the full K is accepted even when not
+ *     listed
  * @param kMultiple K must be a multiple of this
  * @param nMultiple N must be a multiple of this
  * @param zeroPoints whether asymmetric layers (zero points) are implemented
@@ -73,8 +74,7 @@ public record KernelCapabilities(
               + (kMultiple == 8 ? " (8 int4 values packed per int32)" : ""));
     }
     if (c.zeroPoints() && !zeroPoints) {
-      return Acceptance.reject(
-          "Zero points (asymmetric weights) are not supported by " + kernel);
+      return Acceptance.reject("Zero points (asymmetric weights) are not supported by " + kernel);
     }
     if (c.hasGIdx() && !actOrder) {
       return Acceptance.reject("Activation reordering (g_idx) is not supported by " + kernel);

@@ -4,12 +4,13 @@ import java.util.List;
 
 /**
  * Every kernel q4spark has, in selection priority order, loaded by class name only when selection
- * reaches it: a backend whose library or JVM module is missing disables itself and says why, without
- * touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
+ * reaches it: a backend whose library or JVM module is missing disables itself and says why,
+ * without touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
  *
- * <p>Order: faster kernels first. The tiled Java kernel reuses each dequantized weight tile across a
- * block of rows, so it is preferred to the reference, which dequantizes every weight for every row.
- * The scalar references come last: they accept the widest range of layers and are the specification.
+ * <p>Order: faster kernels first. The tiled Java kernel reuses each dequantized weight tile across
+ * a block of rows, so it is preferred to the reference, which dequantizes every weight for every
+ * row. The scalar references come last: they accept the widest range of layers and are the
+ * specification.
  */
 public final class KernelCatalog {
   private KernelCatalog() {}
@@ -38,8 +39,7 @@ public final class KernelCatalog {
       return (LinearKernel) type.getDeclaredConstructor().newInstance();
     } catch (ReflectiveOperationException | LinkageError | ClassCastException e) {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
-      throw new KernelUnavailableException(
-          entry.name() + " could not be loaded: " + cause, cause);
+      throw new KernelUnavailableException(entry.name() + " could not be loaded: " + cause, cause);
     }
   }
 

@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Plain options for kernel selection. {@code kernels} never reads Spark configuration: the plugin maps
- * its keys onto this record.
+ * Plain options for kernel selection. {@code kernels} never reads Spark configuration: the plugin
+ * maps its keys onto this record.
  *
  * @param disabled kernels that must not be chosen, each with where the deny came from (the
  *     environment variable or an option), for the rejection reason
@@ -33,8 +33,8 @@ public record KernelOptions(Map<String, String> disabled, String forced) {
   }
 
   /**
-   * Adds the comma-separated kernel names in {@code list} (null or blank adds nothing) to the deny-list,
-   * remembering {@code source} for the rejection reason.
+   * Adds the comma-separated kernel names in {@code list} (null or blank adds nothing) to the
+   * deny-list, remembering {@code source} for the rejection reason.
    */
   public KernelOptions withDisabled(String list, String source) {
     if (list == null || list.isBlank()) {
@@ -51,6 +51,7 @@ public record KernelOptions(Map<String, String> disabled, String forced) {
   /** Forces {@code kernel} (null or blank clears it). */
   public KernelOptions withForced(String kernel) {
     return new KernelOptions(
-        disabled, kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim());
+        disabled,
+        kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim());
   }
 }

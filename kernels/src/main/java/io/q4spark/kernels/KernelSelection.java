@@ -5,9 +5,11 @@ import java.util.stream.Collectors;
 
 /**
  * The outcome of selection for one layer: the chosen kernel and what every candidate said, in
- * priority order. The same object is logged, printed by {@code q4spark doctor} and shown in EXPLAIN.
+ * priority order. The same object is logged, printed by {@code q4spark doctor} and shown in
+ * EXPLAIN.
  */
-public record KernelSelection(LinearLayerConfig config, LinearKernel chosen, List<Outcome> outcomes) {
+public record KernelSelection(
+    LinearLayerConfig config, LinearKernel chosen, List<Outcome> outcomes) {
 
   /** What one candidate said: accepted, or the reason it was passed over. */
   public record Outcome(String kernel, boolean accepted, String reason) {

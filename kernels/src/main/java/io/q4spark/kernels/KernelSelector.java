@@ -11,8 +11,8 @@ import org.slf4j.LoggerFactory;
  * {@link KernelCatalog#PRIORITY} in order, skip the kernels on the deny-list and, when a kernel is
  * forced, every other one; ask each remaining kernel whether it can implement the layer; take the
  * first that can. Every candidate's outcome is recorded and logged in one line. When none fits, one
- * exception lists every reason; when the forced kernel cannot implement the layer, the exception says
- * so with its reason.
+ * exception lists every reason; when the forced kernel cannot implement the layer, the exception
+ * says so with its reason.
  */
 public final class KernelSelector {
   private static final Logger LOG = LoggerFactory.getLogger(KernelSelector.class);
@@ -33,7 +33,10 @@ public final class KernelSelector {
     }
     if (options.forced() != null && !KernelCatalog.names().contains(options.forced())) {
       throw new IllegalArgumentException(
-          "unknown kernel '" + options.forced() + "' forced: expected one of " + KernelCatalog.names());
+          "unknown kernel '"
+              + options.forced()
+              + "' forced: expected one of "
+              + KernelCatalog.names());
     }
 
     List<KernelSelection.Outcome> outcomes = new ArrayList<>();

@@ -6,11 +6,11 @@ import java.util.Objects;
  * What a kernel needs to know about one quantized linear layer before it sees any weights: vLLM's
  * {@code MPLinearLayerConfig} plus the layer's name (for messages) and the scheme.
  *
- * <p>Shapes are in vLLM's [in, out] order: {@code K} input features (the reduction), {@code N} output
- * features. The full shape is the whole layer; the partition shape is this worker's part of it
- * (equal to the full shape without tensor parallelism). {@code groupSize} is the number of consecutive
- * input features sharing one scale (and zero point); -1 means one group over all of the partition's
- * K.
+ * <p>Shapes are in vLLM's [in, out] order: {@code K} input features (the reduction), {@code N}
+ * output features. The full shape is the whole layer; the partition shape is this worker's part of
+ * it (equal to the full shape without tensor parallelism). {@code groupSize} is the number of
+ * consecutive input features sharing one scale (and zero point); -1 means one group over all of the
+ * partition's K.
  *
  * @param layer name of the layer, e.g. {@code model.layers.3.mlp.down_proj}, used in every message
  * @param fullK input features of the whole layer

@@ -1,8 +1,8 @@
 package io.q4spark.kernels;
 
 /**
- * A layer's weights in one kernel's layout, ready to run. Callers go through {@link Q4Linear}, which
- * checks the arguments; implementations only assert them.
+ * A layer's weights in one kernel's layout, ready to run. Callers go through {@link Q4Linear},
+ * which checks the arguments; implementations only assert them.
  */
 public interface PreparedLinear extends AutoCloseable {
   LinearLayerConfig config();
@@ -11,7 +11,8 @@ public interface PreparedLinear extends AutoCloseable {
   String kernel();
 
   /**
-   * {@code out[m, n] = sum_k x[m, k] * w(k, n) (+ bias[n])}, rounded as the kernel family specifies.
+   * {@code out[m, n] = sum_k x[m, k] * w(k, n) (+ bias[n])}, rounded as the kernel family
+   * specifies.
    *
    * @param x {@code rows * K} activations, row-major, each a value of the layer's activation dtype
    * @param rows number of rows (tokens), M

@@ -3,8 +3,8 @@ package io.q4spark.kernels;
 /** The two kernel families q4spark implements, both after vLLM's mixed-precision kernels. */
 public enum QuantScheme {
   /**
-   * int4 weights, activations stay floating point (fp16, bf16 or fp32); vLLM's WNA16 kernels such as
-   * {@code TritonW4A16LinearKernel}.
+   * int4 weights, activations stay floating point (fp16, bf16 or fp32); vLLM's WNA16 kernels such
+   * as {@code TritonW4A16LinearKernel}.
    */
   W4A16,
   /**

@@ -4,8 +4,8 @@ import java.util.List;
 
 /**
  * An integer weight type as vLLM's {@code ScalarType} describes it: a stored unsigned or signed
- * integer of {@code sizeBits} bits whose value is {@code stored - bias}. Only integer types are modelled
- * (exponent 0); vLLM's floating-point types are out of scope.
+ * integer of {@code sizeBits} bits whose value is {@code stored - bias}. Only integer types are
+ * modelled (exponent 0); vLLM's floating-point types are out of scope.
  *
  * <pre>
  *   name       signed  bits  bias  values
@@ -47,9 +47,9 @@ public record ScalarType(String name, int mantissa, boolean signed, int bias) {
   }
 
   /**
-   * vLLM's 64-bit id, packed from the least significant bit: exponent (8 bits), mantissa (8), signed
-   * (1), bias (32), finite_values_only (1), nan_repr (8). Integer types have exponent 0, finite false
-   * and nan_repr NONE (0).
+   * vLLM's 64-bit id, packed from the least significant bit: exponent (8 bits), mantissa (8),
+   * signed (1), bias (32), finite_values_only (1), nan_repr (8). Integer types have exponent 0,
+   * finite false and nan_repr NONE (0).
    */
   public long id() {
     long id = 0;
@@ -71,7 +71,10 @@ public record ScalarType(String name, int mantissa, boolean signed, int bias) {
       }
     }
     throw new IllegalArgumentException(
-        "unknown weight type '" + name + "': expected one of " + ALL.stream().map(ScalarType::name).toList());
+        "unknown weight type '"
+            + name
+            + "': expected one of "
+            + ALL.stream().map(ScalarType::name).toList());
   }
 
   @Override

@@ -17,7 +17,8 @@ class FloatFormatsTest {
     // up may step into the next binade or to infinity; both are still the right neighbour.
     double dUp = Math.abs((double) Float.intBitsToFloat(up << 16) - (double) f);
     if ((up & 0x7F80) == 0x7F80 && (up & 0x7F) == 0 && (down & 0x7F80) != 0x7F80) {
-      // Rounding past the largest finite value: IEEE overflows to infinity at or beyond the midpoint.
+      // Rounding past the largest finite value: IEEE overflows to infinity at or beyond the
+      // midpoint.
       dUp = Math.abs(f) >= Float.intBitsToFloat(0x7F7F8000) ? 0 : Double.MAX_VALUE;
       if (Math.abs(f) == Float.intBitsToFloat(0x7F7F8000)) {
         return (short) ((down & 1) == 0 ? down : up);
@@ -40,7 +41,8 @@ class FloatFormatsTest {
         assertTrue(Float.isNaN(BFloat16.toFloat(BFloat16.fromFloat(f))), "NaN stays NaN: " + b);
         continue;
       }
-      assertEquals(bits, BFloat16.fromFloat(f), "round trip of bf16 pattern " + Integer.toHexString(b));
+      assertEquals(
+          bits, BFloat16.fromFloat(f), "round trip of bf16 pattern " + Integer.toHexString(b));
     }
   }
 
@@ -81,7 +83,8 @@ class FloatFormatsTest {
     assertTrue(Float.isNaN(BFloat16.round(Float.NaN)));
     // A NaN whose payload sits only in the low bits must not become infinity.
     assertTrue(Float.isNaN(BFloat16.round(Float.intBitsToFloat(0x7F80_0001))));
-    assertEquals(1.0f, BFloat16.round(1.00390625f)); // 1 + 2^-8: tie between 1 and 1 + 2^-7, to even
+    assertEquals(
+        1.0f, BFloat16.round(1.00390625f)); // 1 + 2^-8: tie between 1 and 1 + 2^-7, to even
     assertEquals(1.015625f, BFloat16.round(1.01171875f)); // 1 + 3*2^-8: tie, to even (1 + 2^-6)
   }
 

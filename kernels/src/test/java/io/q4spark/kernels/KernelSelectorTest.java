@@ -30,24 +30,50 @@ class KernelSelectorTest {
     LinearKernel tiled = KernelCatalog.load("TiledW4A16Kernel");
     assertEquals(
         "Quant type int4 not supported; supported: [uint4b8, uint4]",
-        tiled.canImplement(config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A16))
+            .reason());
     assertEquals(
         "Activation dtype float32 not supported; supported: [float16, bfloat16]",
-        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F32, 128, false, false, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(
+                    256, 256, ScalarType.UINT4B8, DType.F32, 128, false, false, QuantScheme.W4A16))
+            .reason());
     assertEquals(
         "Output features (260) must be divisible by 8 (8 int4 values packed per int32)",
-        tiled.canImplement(config(256, 260, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(
+                    256, 260, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16))
+            .reason());
     assertEquals(
         "Activation reordering (g_idx) is not supported by TiledW4A16Kernel",
-        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, true, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(
+                    256, 256, ScalarType.UINT4B8, DType.F16, 128, false, true, QuantScheme.W4A16))
+            .reason());
     assertEquals(
         "Group size 16 not supported; supported: [-1, 32, 64, 128, 256] or full K (256)",
-        tiled.canImplement(config(256, 256, ScalarType.UINT4B8, DType.F16, 16, false, false, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(
+                    256, 256, ScalarType.UINT4B8, DType.F16, 16, false, false, QuantScheme.W4A16))
+            .reason());
     assertEquals(
         "Input features 320 not divisible by group size 128",
-        tiled.canImplement(config(320, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16)).reason());
+        tiled
+            .canImplement(
+                config(
+                    320, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16))
+            .reason());
     assertTrue(
-        tiled.canImplement(config(384, 256, ScalarType.UINT4, DType.BF16, 384, true, false, QuantScheme.W4A16)).accepted(),
+        tiled
+            .canImplement(
+                config(384, 256, ScalarType.UINT4, DType.BF16, 384, true, false, QuantScheme.W4A16))
+            .accepted(),
         "a group equal to the full K is accepted");
   }
 
@@ -80,10 +106,12 @@ class KernelSelectorTest {
   @Test
   void denyListIsHonouredAndNamesItsSource() {
     KernelOptions o =
-        KernelOptions.defaults().withDisabled(" TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
+        KernelOptions.defaults()
+            .withDisabled(" TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
     KernelSelection s =
         KernelSelector.select(
-            config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16), o);
+            config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
+            o);
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
     assertEquals(
         "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(0).reason());
@@ -93,14 +121,16 @@ class KernelSelectorTest {
   void forcedKernelIsUsedOrFailsWithItsReason() {
     LinearLayerConfig c =
         config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
-    KernelSelection s = KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A16Kernel"));
+    KernelSelection s =
+        KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A16Kernel"));
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
     assertEquals("skipped: ScalarW4A16Kernel is forced", s.rejections().get(0).reason());
 
     NoKernelException e =
         assertThrows(
             NoKernelException.class,
-            () -> KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A8Kernel")));
+            () ->
+                KernelSelector.select(c, KernelOptions.defaults().withForced("ScalarW4A8Kernel")));
     assertEquals(
         "The forced kernel ScalarW4A8Kernel cannot implement layer model.layers.0.mlp.down_proj W4A16"
             + " K=256 N=256 weight=uint4b8 act=float16 group=128. Reason: ScalarW4A8Kernel cannot"
@@ -114,7 +144,8 @@ class KernelSelectorTest {
     LinearLayerConfig c =
         config(256, 252, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
     NoKernelException e =
-        assertThrows(NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
+        assertThrows(
+            NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
     assertEquals(
         "Failed to find a kernel that can implement the W4A16 linear layer"
             + " model.layers.0.mlp.down_proj W4A16 K=256 N=252 weight=uint4b8 act=float16 group=128."
@@ -151,9 +182,12 @@ class KernelSelectorTest {
     LinearLayerConfig c =
         config(200, 256, ScalarType.UINT4B8, DType.F16, 64, false, false, QuantScheme.W4A16);
     NoKernelException e =
-        assertThrows(NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
+        assertThrows(
+            NoKernelException.class, () -> KernelSelector.select(c, KernelOptions.defaults()));
     assertTrue(
-        e.getMessage().contains("ScalarW4A16Kernel cannot implement due to: Input features 200 not divisible by group size 64"),
+        e.getMessage()
+            .contains(
+                "ScalarW4A16Kernel cannot implement due to: Input features 200 not divisible by group size 64"),
         e.getMessage());
   }
 }

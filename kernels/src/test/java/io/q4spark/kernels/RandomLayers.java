@@ -8,7 +8,9 @@ import java.util.Random;
 public final class RandomLayers {
   private RandomLayers() {}
 
-  /** Random codes, scales (0.05 * U(0,1), as vLLM's test), zeros, act-order permutation and bias. */
+  /**
+   * Random codes, scales (0.05 * U(0,1), as vLLM's test), zeros, act-order permutation and bias.
+   */
   public static QuantizedLinear layer(LinearLayerConfig c, Random r, boolean withBias) {
     int k = c.k();
     int n = c.n();

@@ -21,8 +21,8 @@ import java.util.function.Supplier;
 
 /**
  * One golden test vector ({@code ../shared/golden/README.md}): a safetensors file holding the same
- * layer in several layouts, the activations, and the outputs vLLM's kernel produced on an H100. Each
- * layout present is read through q4spark's own reader for that format.
+ * layer in several layouts, the activations, and the outputs vLLM's kernel produced on an H100.
+ * Each layout present is read through q4spark's own reader for that format.
  */
 public final class GoldenCase implements AutoCloseable {
   /** A way to load the layer: the layout's name and the reader. */
@@ -87,12 +87,16 @@ public final class GoldenCase implements AutoCloseable {
 
   /** vLLM's output: {@code output_vllm_triton} (W4A16) or {@code output_fp16} (W4A8). */
   public float[] expectedOutput() {
-    return file.tensor(scheme() == QuantScheme.W4A16 ? "output_vllm_triton" : "output_fp16").toFloatArray();
+    return file.tensor(scheme() == QuantScheme.W4A16 ? "output_vllm_triton" : "output_fp16")
+        .toFloatArray();
   }
 
-  /** The high-precision reference: {@code output_fp32_reference} or {@code output_fp64_reference}. */
+  /**
+   * The high-precision reference: {@code output_fp32_reference} or {@code output_fp64_reference}.
+   */
   public double[] referenceOutput() {
-    return file.tensor(scheme() == QuantScheme.W4A16 ? "output_fp32_reference" : "output_fp64_reference")
+    return file.tensor(
+            scheme() == QuantScheme.W4A16 ? "output_fp32_reference" : "output_fp64_reference")
         .toDoubleArray();
   }
 
@@ -113,14 +117,18 @@ public final class GoldenCase implements AutoCloseable {
     if (scheme() == QuantScheme.W4A16) {
       QuantizationArgs args = new QuantizationArgs(QuantScheme.W4A16, !zp, groupSize, false, act);
       if (file.contains("weight_packed")) {
-        layouts.add(new Layout("compressed-tensors", () -> CompressedTensorsCheckpoint.readLayer(file, "", args)));
+        layouts.add(
+            new Layout(
+                "compressed-tensors", () -> CompressedTensorsCheckpoint.readLayer(file, "", args)));
       }
       if (file.contains("qweight")) {
         GptqCheckpoint.Config gptq = new GptqCheckpoint.Config(args, true);
         layouts.add(
             new Layout(
                 "gptq-v2",
-                () -> GptqCheckpoint.readLayer(file, "golden", s -> s.equals("qzeros") ? "qzeros_v2" : s, gptq)));
+                () ->
+                    GptqCheckpoint.readLayer(
+                        file, "golden", s -> s.equals("qzeros") ? "qzeros_v2" : s, gptq)));
       }
       if (file.contains("kernel_qweight")) {
         layouts.add(new Layout("kernel", this::kernelLayoutW4A16));
@@ -128,7 +136,9 @@ public final class GoldenCase implements AutoCloseable {
     } else {
       QuantizationArgs args = new QuantizationArgs(QuantScheme.W4A8, true, groupSize, false, act);
       if (file.contains("weight")) {
-        layouts.add(new Layout("compressed-tensors", () -> CompressedTensorsCheckpoint.readLayer(file, "", args)));
+        layouts.add(
+            new Layout(
+                "compressed-tensors", () -> CompressedTensorsCheckpoint.readLayer(file, "", args)));
       }
       if (file.contains("weight_packed_uint4")) {
         layouts.add(new Layout("kernel", this::kernelLayoutW4A8));
@@ -151,10 +161,12 @@ public final class GoldenCase implements AutoCloseable {
   private QuantizedLinear kernelLayoutW4A16() {
     LinearLayerConfig c = config();
     int groups = c.numGroups();
-    PackedInt4Matrix w = new PackedInt4Matrix(Int4Layout.K_N8, k, n, file.tensor("kernel_qweight").toIntArray());
+    PackedInt4Matrix w =
+        new PackedInt4Matrix(Int4Layout.K_N8, k, n, file.tensor("kernel_qweight").toIntArray());
     PackedInt4Matrix z =
         c.zeroPoints()
-            ? new PackedInt4Matrix(Int4Layout.K_N8, groups, n, file.tensor("kernel_qzeros").toIntArray())
+            ? new PackedInt4Matrix(
+                Int4Layout.K_N8, groups, n, file.tensor("kernel_qzeros").toIntArray())
             : null;
     return new QuantizedLinear(c, w, file.tensor("kernel_scales").toFloatArray(), z, null, bias());
   }
@@ -163,8 +175,10 @@ public final class GoldenCase implements AutoCloseable {
   private QuantizedLinear kernelLayoutW4A8() {
     LinearLayerConfig c = config();
     PackedInt4Matrix w =
-        new PackedInt4Matrix(Int4Layout.N_K8, k, n, file.tensor("weight_packed_uint4").toIntArray());
-    float[] scales = MatrixTranspose.of(file.tensor("weight_scale").toFloatArray(), n, c.numGroups());
+        new PackedInt4Matrix(
+            Int4Layout.N_K8, k, n, file.tensor("weight_packed_uint4").toIntArray());
+    float[] scales =
+        MatrixTranspose.of(file.tensor("weight_scale").toFloatArray(), n, c.numGroups());
     return new QuantizedLinear(c, w, scales, null, null, bias());
   }
 

@@ -19,12 +19,13 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * Runs golden vectors through every kernel that can implement them, from every layout the file holds,
- * and judges each run by the golden README's tolerances:
+ * Runs golden vectors through every kernel that can implement them, from every layout the file
+ * holds, and judges each run by the golden README's tolerances:
  *
  * <ul>
- *   <li>vLLM's output ({@code output_vllm_triton} / {@code output_fp16}): {@code |ours - vllm| <= atol +
- *       rtol * |vllm|} with {@link #VLLM_RTOL} = {@link #VLLM_ATOL} = 1e-2, vLLM's own test tolerance;
+ *   <li>vLLM's output ({@code output_vllm_triton} / {@code output_fp16}): {@code |ours - vllm| <=
+ *       atol + rtol * |vllm|} with {@link #VLLM_RTOL} = {@link #VLLM_ATOL} = 1e-2, vLLM's own test
+ *       tolerance;
  *   <li>the high-precision reference: {@code max|ours - ref| / max|ref|} within one rounding of the
  *       output dtype ({@link #referenceTolerance});
  *   <li>W4A8: the kernel's activation codes and scales equal the expected ones bit for bit.
@@ -40,8 +41,8 @@ public final class GoldenConformance {
 
   /**
    * Error relative to the largest reference output that one rounding of the output dtype allows:
-   * fp16 keeps 11 significant bits (2^-11 ~ 4.9e-4 per rounding, two roundings with the bias: 1e-3),
-   * bf16 keeps 8 (2^-8 ~ 3.9e-3, two roundings: 8e-3); fp32 is held to the fp16 bound.
+   * fp16 keeps 11 significant bits (2^-11 ~ 4.9e-4 per rounding, two roundings with the bias:
+   * 1e-3), bf16 keeps 8 (2^-8 ~ 3.9e-3, two roundings: 8e-3); fp32 is held to the fp16 bound.
    */
   public static double referenceTolerance(DType outType) {
     return outType == DType.BF16 ? 8e-3 : 1e-3;
@@ -97,7 +98,17 @@ public final class GoldenConformance {
         try {
           layer = layout.reader().get();
         } catch (RuntimeException e) {
-          results.add(new Result(c.fileName(), layout.name(), "-", true, false, 0, 0, 0, "read failed: " + e.getMessage()));
+          results.add(
+              new Result(
+                  c.fileName(),
+                  layout.name(),
+                  "-",
+                  true,
+                  false,
+                  0,
+                  0,
+                  0,
+                  "read failed: " + e.getMessage()));
           continue;
         }
         for (KernelCatalog.Entry entry : KernelCatalog.PRIORITY) {
@@ -108,7 +119,8 @@ public final class GoldenConformance {
     return results;
   }
 
-  private static Result runOne(GoldenCase c, String layout, QuantizedLinear layer, KernelCatalog.Entry entry) {
+  private static Result runOne(
+      GoldenCase c, String layout, QuantizedLinear layer, KernelCatalog.Entry entry) {
     LinearKernel kernel;
     try {
       kernel = KernelCatalog.load(entry);
@@ -132,13 +144,18 @@ public final class GoldenConformance {
           float[] scales = new float[rows];
           stage.quantizeActivations(x, rows, codes, scales);
           if (!Arrays.equals(codes, c.expectedActivationCodes())) {
-            problems.add("activation codes differ at " + Arrays.mismatch(codes, c.expectedActivationCodes()));
+            problems.add(
+                "activation codes differ at "
+                    + Arrays.mismatch(codes, c.expectedActivationCodes()));
           }
           if (!Arrays.equals(scales, c.expectedActivationScales())) {
-            problems.add("activation scales differ at row " + Arrays.mismatch(scales, c.expectedActivationScales()));
+            problems.add(
+                "activation scales differ at row "
+                    + Arrays.mismatch(scales, c.expectedActivationScales()));
           }
         } else {
-          problems.add(entry.name() + " does not expose its activation stage (Int8ActivationStage)");
+          problems.add(
+              entry.name() + " does not expose its activation stage (Int8ActivationStage)");
         }
       }
     } catch (RuntimeException e) {
@@ -172,7 +189,15 @@ public final class GoldenConformance {
       problems.add(String.format("reference error above %.0e", tol));
     }
     return new Result(
-        c.fileName(), layout, entry.name(), true, problems.isEmpty(), maxAbs, ratio, rel, String.join("; ", problems));
+        c.fileName(),
+        layout,
+        entry.name(),
+        true,
+        problems.isEmpty(),
+        maxAbs,
+        ratio,
+        rel,
+        String.join("; ", problems));
   }
 
   private static Result skipped(GoldenCase c, String layout, String kernel, String reason) {
@@ -180,10 +205,10 @@ public final class GoldenConformance {
   }
 
   /**
-   * Runs every golden file in {@code dir}, printing one row per (file, layout, kernel) and the closing
-   * {@code N passed, M failed} line; skipped rows (a kernel that cannot implement the file's layer)
-   * are printed with the reason when {@code showSkips}. Returns the number of failures, or -1 when
-   * {@code dir} holds no golden file.
+   * Runs every golden file in {@code dir}, printing one row per (file, layout, kernel) and the
+   * closing {@code N passed, M failed} line; skipped rows (a kernel that cannot implement the
+   * file's layer) are printed with the reason when {@code showSkips}. Returns the number of
+   * failures, or -1 when {@code dir} holds no golden file.
    */
   public static int runAll(Path dir, PrintStream out, boolean showSkips) {
     List<Path> files = files(dir);

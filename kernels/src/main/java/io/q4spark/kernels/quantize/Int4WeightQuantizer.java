@@ -3,8 +3,8 @@ package io.q4spark.kernels.quantize;
 import io.q4spark.kernels.DType;
 
 /**
- * Quantizes float weights to 4-bit codes per group and output column, as vLLM's test helper
- * {@code quantize_weights} does; used to make checkpoints (tests, the demo) from float weights.
+ * Quantizes float weights to 4-bit codes per group and output column, as vLLM's test helper {@code
+ * quantize_weights} does; used to make checkpoints (tests, the demo) from float weights.
  *
  * <pre>
  *   symmetric (uint4b8):   s = max(|max / 7|, |min / -8|)      q = clamp(rint(w / s), -8, 7) + 8
@@ -55,7 +55,9 @@ public final class Int4WeightQuantizer {
         float s;
         int z;
         if (symmetric) {
-          s = scaleType.round(Math.max(Math.max(Math.abs(max / 7f), Math.abs(min / -8f)), MIN_SYMMETRIC_SCALE));
+          s =
+              scaleType.round(
+                  Math.max(Math.max(Math.abs(max / 7f), Math.abs(min / -8f)), MIN_SYMMETRIC_SCALE));
           z = 8;
         } else {
           s = scaleType.round(Math.max(max - min, MIN_RANGE) / 15f);

@@ -3,8 +3,8 @@ package io.q4spark.kernels.quantize;
 import io.q4spark.kernels.DType;
 
 /**
- * Dynamic per-token symmetric int8 quantization of activations, exactly as vLLM's
- * {@code dynamic_per_token_int8_quant_ref(x, sym=True, bits=8)}, the first step of W4A8. For each row:
+ * Dynamic per-token symmetric int8 quantization of activations, exactly as vLLM's {@code
+ * dynamic_per_token_int8_quant_ref(x, sym=True, bits=8)}, the first step of W4A8. For each row:
  *
  * <pre>
  *   absmax = max(|min(x)|, |max(x)|)                      (x values of the activation dtype, in fp32)

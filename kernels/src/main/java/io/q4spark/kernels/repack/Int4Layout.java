@@ -1,9 +1,9 @@
 package io.q4spark.kernels.repack;
 
 /**
- * The ways a [K, N] matrix of 4-bit codes is packed into int32 words, 8 codes per word, element 0 in
- * the least significant nibble. K is the input (reduction) dimension, N the output dimension. Zero
- * points use the same layouts with K replaced by the number of groups.
+ * The ways a [K, N] matrix of 4-bit codes is packed into int32 words, 8 codes per word, element 0
+ * in the least significant nibble. K is the input (reduction) dimension, N the output dimension.
+ * Zero points use the same layouts with K replaced by the number of groups.
  *
  * <pre>
  *   layout    tensor shape   packed axis   where it comes from

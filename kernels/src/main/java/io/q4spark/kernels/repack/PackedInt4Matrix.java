@@ -56,7 +56,14 @@ public final class PackedInt4Matrix {
   public static PackedInt4Matrix fromCodes(Int4Layout layout, int rows, int cols, byte[] codes) {
     if (codes.length != rows * cols) {
       throw new IllegalArgumentException(
-          "expected " + rows * cols + " codes for K=" + rows + ", N=" + cols + ", got " + codes.length);
+          "expected "
+              + rows * cols
+              + " codes for K="
+              + rows
+              + ", N="
+              + cols
+              + ", got "
+              + codes.length);
     }
     int[] words = new int[rows * cols / Int4Layout.PACK];
     PackedInt4Matrix m = new PackedInt4Matrix(layout, rows, cols, words);
@@ -194,6 +201,14 @@ public final class PackedInt4Matrix {
 
   @Override
   public String toString() {
-    return "PackedInt4Matrix[" + layout + " " + layout.shapeFormula() + ", K=" + rows + ", N=" + cols + "]";
+    return "PackedInt4Matrix["
+        + layout
+        + " "
+        + layout.shapeFormula()
+        + ", K="
+        + rows
+        + ", N="
+        + cols
+        + "]";
   }
 }

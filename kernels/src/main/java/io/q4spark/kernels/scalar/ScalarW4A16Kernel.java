@@ -14,8 +14,8 @@ import java.util.EnumSet;
 import java.util.List;
 
 /**
- * The W4A16 reference: the executable specification of the math of vLLM's W4A16 kernels, in straight
- * loops. For every output (m, n):
+ * The W4A16 reference: the executable specification of the math of vLLM's W4A16 kernels, in
+ * straight loops. For every output (m, n):
  *
  * <pre>
  *   g      = gIdx == null ? k / G : gIdx[k]
@@ -26,9 +26,10 @@ import java.util.List;
  *   out    = round_out(out + bias[n])                  bias added after the GEMM, as vLLM does
  * </pre>
  *
- * With fp16 or bf16 activations, {@code x * w} is exact in fp32 (11 + 11 significant bits at most), so
- * only the additions round. The weights are kept in the seed kernel's [K, N/8] layout. It accepts every
- * group size that divides K, zero points and act-order; it is the slowest kernel and the last choice.
+ * With fp16 or bf16 activations, {@code x * w} is exact in fp32 (11 + 11 significant bits at most),
+ * so only the additions round. The weights are kept in the seed kernel's [K, N/8] layout. It
+ * accepts every group size that divides K, zero points and act-order; it is the slowest kernel and
+ * the last choice.
  */
 public final class ScalarW4A16Kernel implements LinearKernel {
   private static final KernelCapabilities CAPABILITIES =

@@ -21,10 +21,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The W4A8 reference, after vLLM's {@code XPUW4A8IntLinearKernel}: activations quantized per token to
- * int8 ({@link PerTokenInt8Quantizer}), int4 weights, exact integer dot products per group, scales
- * applied per group, bias fused, and the result rounded once to fp16 (the oneDNN op's output type),
- * then cast to the activation dtype:
+ * The W4A8 reference, after vLLM's {@code XPUW4A8IntLinearKernel}: activations quantized per token
+ * to int8 ({@link PerTokenInt8Quantizer}), int4 weights, exact integer dot products per group,
+ * scales applied per group, bias fused, and the result rounded once to fp16 (the oneDNN op's output
+ * type), then cast to the activation dtype:
  *
  * <pre>
  *   qx, xs       = per-token int8 codes and scale of row m

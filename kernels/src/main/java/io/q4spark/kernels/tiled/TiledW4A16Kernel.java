@@ -13,11 +13,12 @@ import java.util.EnumSet;
 import java.util.List;
 
 /**
- * A portable Java port of the structure of vLLM's {@code TritonW4A16LinearKernel}: the same N-packed
- * [K, N/8] weights, [K/G, N] scales and [K/G, N/8] zeros, the same block table by M, BLOCK_K clamped to
- * the group size so that each K tile lies inside one group, and the same {@code can_implement} rules and
- * messages (group sizes -1, 32, 64, 128, 256 or the full K; N % 8; no act-order). Each weight tile is
- * dequantized once into a small buffer and reused by every row of the M block:
+ * A portable Java port of the structure of vLLM's {@code TritonW4A16LinearKernel}: the same
+ * N-packed [K, N/8] weights, [K/G, N] scales and [K/G, N/8] zeros, the same block table by M,
+ * BLOCK_K clamped to the group size so that each K tile lies inside one group, and the same {@code
+ * can_implement} rules and messages (group sizes -1, 32, 64, 128, 256 or the full K; N % 8; no
+ * act-order). Each weight tile is dequantized once into a small buffer and reused by every row of
+ * the M block:
  *
  * <pre>
  *   for each block (m0, n0) of BLOCK_M x BLOCK_N outputs:
@@ -29,8 +30,8 @@ import java.util.List;
  * </pre>
  *
  * Each output still sums its K products in order of k, the reference's order, so the results equal
- * {@code ScalarW4A16Kernel}'s bit for bit. The inner loop over {@code nn} runs over contiguous floats,
- * which HotSpot's C2 compiles to SIMD instructions.
+ * {@code ScalarW4A16Kernel}'s bit for bit. The inner loop over {@code nn} runs over contiguous
+ * floats, which HotSpot's C2 compiles to SIMD instructions.
  */
 public final class TiledW4A16Kernel implements LinearKernel {
   /** vLLM's Triton kernel group sizes. */

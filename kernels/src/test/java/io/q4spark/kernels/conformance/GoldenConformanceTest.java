@@ -18,8 +18,8 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * Every golden vector through every available kernel from every layout it holds. The folder comes
- * from the system property {@code q4spark.golden.dir} (the build sets it to {@code ../shared/golden});
- * where it is absent the tests are skipped with that message. Setting {@code
+ * from the system property {@code q4spark.golden.dir} (the build sets it to {@code
+ * ../shared/golden}); where it is absent the tests are skipped with that message. Setting {@code
  * q4spark.golden.required=true} turns the skip into a failure.
  */
 class GoldenConformanceTest {
@@ -47,7 +47,8 @@ class GoldenConformanceTest {
                     () -> {
                       List<GoldenConformance.Result> results = GoldenConformance.run(f);
                       long ran = results.stream().filter(GoldenConformance.Result::ran).count();
-                      assertTrue(ran >= 2, "each file runs through at least two layouts: " + results);
+                      assertTrue(
+                          ran >= 2, "each file runs through at least two layouts: " + results);
                       for (GoldenConformance.Result r : results) {
                         System.out.println(r.row());
                         assertFalse(r.ran() && !r.passed(), r.row());
@@ -79,7 +80,11 @@ class GoldenConformanceTest {
                         double[] v = p.applyUnrounded(x, c.rows(), layer.bias());
                         double[] ref = c.referenceOutput();
                         for (int i = 0; i < v.length; i++) {
-                          assertEquals(ref[i], v[i], W4A8_FP64_RELATIVE * Math.max(1, Math.abs(ref[i])), "at " + i);
+                          assertEquals(
+                              ref[i],
+                              v[i],
+                              W4A8_FP64_RELATIVE * Math.max(1, Math.abs(ref[i])),
+                              "at " + i);
                         }
                       }
                     }));

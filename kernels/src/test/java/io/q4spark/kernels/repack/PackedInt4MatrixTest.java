@@ -62,7 +62,8 @@ class PackedInt4MatrixTest {
           PackedInt4Matrix b = a.toLayout(to);
           assertEquals(to, b.layout());
           assertArrayEquals(codes, b.codes(), from + " -> " + to + " " + s[0] + "x" + s[1]);
-          assertArrayEquals(a.words(), b.toLayout(from).words(), "inverse of " + from + " -> " + to);
+          assertArrayEquals(
+              a.words(), b.toLayout(from).words(), "inverse of " + from + " -> " + to);
         }
       }
     }

@@ -29,7 +29,8 @@ class ReferenceConformanceTest {
   /** fp32 accumulation of K <= 512 products of size ~0.1 stays within this of the exact sum. */
   private static final double FP32_SUM_TOLERANCE = 1e-4;
 
-  private static LinearLayerConfig w4a16(int k, int n, int g, boolean zp, boolean actOrder, DType act) {
+  private static LinearLayerConfig w4a16(
+      int k, int n, int g, boolean zp, boolean actOrder, DType act) {
     return LinearLayerConfig.of(
         "test.w4a16",
         k,
@@ -104,7 +105,8 @@ class ReferenceConformanceTest {
           int rows = 5;
           float[] x = RandomLayers.activations(rows, c.k(), act, r);
           java.util.Arrays.fill(x, 2 * c.k(), 3 * c.k(), 0f); // row 2 all zeros
-          ScalarW4A8Kernel.Prepared p = (ScalarW4A8Kernel.Prepared) new ScalarW4A8Kernel().prepare(l);
+          ScalarW4A8Kernel.Prepared p =
+              (ScalarW4A8Kernel.Prepared) new ScalarW4A8Kernel().prepare(l);
           double[] v = p.applyUnrounded(x, rows, roundedBias(l));
           byte[] q = new byte[x.length];
           float[] xs = new float[rows];

@@ -37,7 +37,10 @@ public final class Q4Conf {
   /** All keys, in the order of the generated documentation table. */
   public static final List<ConfigEntry<?>> ALL = List.of(KERNELS_DISABLED, KERNELS_FORCE);
 
-  /** The kernel options for {@code conf} (a {@code spark.q4.*} map) plus the environment's deny-list. */
+  /**
+   * The kernel options for {@code conf} (a {@code spark.q4.*} map) plus the environment's
+   * deny-list.
+   */
   public static KernelOptions kernelOptions(Map<String, String> conf) {
     return KernelOptions.fromEnvironment()
         .withDisabled(String.join(",", KERNELS_DISABLED.get(conf)), KERNELS_DISABLED.key())
@@ -53,7 +56,9 @@ public final class Q4Conf {
                     "| `"
                         + e.key()
                         + "` | "
-                        + (e.defaultValue() == null || e.defaultValue().isEmpty() ? "(none)" : "`" + e.defaultValue() + "`")
+                        + (e.defaultValue() == null || e.defaultValue().isEmpty()
+                            ? "(none)"
+                            : "`" + e.defaultValue() + "`")
                         + " | "
                         + e.doc()
                         + " |")

@@ -15,7 +15,11 @@ class Q4ConfTest {
   void mapsKeysOntoKernelOptions() {
     KernelOptions o =
         Q4Conf.kernelOptions(
-            Map.of("spark.q4.kernels.disabled", "TiledW4A16Kernel", "spark.q4.kernels.force", "ScalarW4A16Kernel"));
+            Map.of(
+                "spark.q4.kernels.disabled",
+                "TiledW4A16Kernel",
+                "spark.q4.kernels.force",
+                "ScalarW4A16Kernel"));
     assertEquals("spark.q4.kernels.disabled", o.disabled().get("TiledW4A16Kernel"));
     assertEquals("ScalarW4A16Kernel", o.forced());
     assertNull(Q4Conf.kernelOptions(Map.of()).forced());
