@@ -13,18 +13,22 @@ import java.util.Objects;
  * @param disabled kernels that must not be chosen, each with where the deny came from (the
  *     environment variable or an option), for the rejection reason
  * @param forced the one kernel to use, or null to choose automatically
+ * @param threads how many threads a multithreaded kernel may use for one call (at least 1)
  */
-public record KernelOptions(Map<String, String> disabled, String forced) {
+public record KernelOptions(Map<String, String> disabled, String forced, int threads) {
   /** Environment variable holding a comma-separated deny-list of kernel names. */
   public static final String DISABLED_KERNELS_ENV = "Q4SPARK_DISABLED_KERNELS";
 
   public KernelOptions {
     disabled = Collections.unmodifiableMap(new LinkedHashMap<>(disabled));
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be at least 1, but was " + threads);
+    }
   }
 
-  /** No deny-list, no forced kernel. */
+  /** No deny-list, no forced kernel, one thread per available processor. */
   public static KernelOptions defaults() {
-    return new KernelOptions(Map.of(), null);
+    return new KernelOptions(Map.of(), null, Runtime.getRuntime().availableProcessors());
   }
 
   /** The deny-list from {@value #DISABLED_KERNELS_ENV}, nothing forced. */
@@ -45,13 +49,19 @@ public record KernelOptions(Map<String, String> disabled, String forced) {
         .map(String::trim)
         .filter(s -> !s.isEmpty())
         .forEach(name -> d.putIfAbsent(name, source));
-    return new KernelOptions(d, forced);
+    return new KernelOptions(d, forced, threads);
   }
 
   /** Forces {@code kernel} (null or blank clears it). */
   public KernelOptions withForced(String kernel) {
     return new KernelOptions(
         disabled,
-        kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim());
+        kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim(),
+        threads);
+  }
+
+  /** Sets the number of threads per call. */
+  public KernelOptions withThreads(int n) {
+    return new KernelOptions(disabled, forced, n);
   }
 }

@@ -169,7 +169,7 @@ class KernelSelectorTest {
             IllegalArgumentException.class,
             () ->
                 KernelSelector.select(
-                    c, new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null)));
+                    c, new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null, 1)));
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
             + " names from [TiledW4A16Kernel, ScalarW4A16Kernel, ScalarW4A8Kernel]",
