@@ -7,7 +7,8 @@ import java.util.List;
  * reaches it: a backend whose library or JVM module is missing disables itself and says why,
  * without touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
  *
- * <p>Order: faster kernels first. The tiled Java kernel reuses each dequantized weight tile across
+ * <p>Order: faster kernels first. The Vector API kernel streams packed weights once per call for small
+ * M and runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel reuses each dequantized weight tile across
  * a block of rows, so it is preferred to the reference, which dequantizes every weight for every
  * row. The scalar references come last: they accept the widest range of layers and are the
  * specification.
@@ -15,11 +16,22 @@ import java.util.List;
 public final class KernelCatalog {
   private KernelCatalog() {}
 
-  /** A kernel by name and class. */
-  public record Entry(String name, String className) {}
+  /**
+   * A kernel by name and class, with the JVM module it needs (null for none): a kernel whose module
+   * is missing is reported unavailable before its class is touched.
+   */
+  public record Entry(String name, String className, String requiredModule) {
+    Entry(String name, String className) {
+      this(name, className, null);
+    }
+  }
+
+  /** The Vector API, incubating in Java 25: the JVM needs {@code --add-modules jdk.incubator.vector}. */
+  static final String VECTOR_MODULE = "jdk.incubator.vector";
 
   public static final List<Entry> PRIORITY =
       List.of(
+          new Entry("SimdW4A16Kernel", "io.q4spark.kernels.simd.SimdW4A16Kernel", VECTOR_MODULE),
           new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
           new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
           new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));
@@ -34,6 +46,16 @@ public final class KernelCatalog {
    * (a missing class, module or native library).
    */
   public static LinearKernel load(Entry entry) {
+    if (entry.requiredModule() != null
+        && ModuleLayer.boot().findModule(entry.requiredModule()).isEmpty()) {
+      throw new KernelUnavailableException(
+          entry.name()
+              + " needs the JVM module "
+              + entry.requiredModule()
+              + ": start Java with --add-modules "
+              + entry.requiredModule(),
+          null);
+    }
     try {
       Class<?> type = Class.forName(entry.className());
       return (LinearKernel) type.getDeclaredConstructor().newInstance();

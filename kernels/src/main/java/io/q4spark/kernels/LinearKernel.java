@@ -30,5 +30,10 @@ public interface LinearKernel {
    * Repacks {@code layer}'s weights into this kernel's layout, once. Only called for a layer whose
    * config this kernel accepted.
    */
-  PreparedLinear prepare(QuantizedLinear layer);
+  PreparedLinear prepare(QuantizedLinear layer, KernelOptions options);
+
+  /** {@link #prepare(QuantizedLinear, KernelOptions)} with the default options. */
+  default PreparedLinear prepare(QuantizedLinear layer) {
+    return prepare(layer, KernelOptions.defaults());
+  }
 }

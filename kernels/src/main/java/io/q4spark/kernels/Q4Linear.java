@@ -21,7 +21,7 @@ public final class Q4Linear implements AutoCloseable {
   /** Selects a kernel for {@code layer} under {@code options} and prepares it. */
   public static Q4Linear create(QuantizedLinear layer, KernelOptions options) {
     KernelSelection selection = KernelSelector.select(layer.config(), options);
-    return new Q4Linear(layer, selection, selection.chosen().prepare(layer));
+    return new Q4Linear(layer, selection, selection.chosen().prepare(layer, options));
   }
 
   public LinearLayerConfig config() {

@@ -4,6 +4,7 @@ import io.q4spark.kernels.DType;
 import io.q4spark.kernels.Float16;
 import io.q4spark.kernels.Int8ActivationStage;
 import io.q4spark.kernels.KernelCapabilities;
+import io.q4spark.kernels.KernelOptions;
 import io.q4spark.kernels.LinearKernel;
 import io.q4spark.kernels.LinearLayerConfig;
 import io.q4spark.kernels.PreparedLinear;
@@ -59,7 +60,7 @@ public final class ScalarW4A8Kernel implements LinearKernel {
   }
 
   @Override
-  public PreparedLinear prepare(QuantizedLinear layer) {
+  public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
     DType act = layer.config().actType();
     if (act != DType.F16 && WARNED_NON_FP16.compareAndSet(false, true)) {
       LOG.warn(

@@ -2,6 +2,7 @@ package io.q4spark.kernels.tiled;
 
 import io.q4spark.kernels.DType;
 import io.q4spark.kernels.KernelCapabilities;
+import io.q4spark.kernels.KernelOptions;
 import io.q4spark.kernels.LinearKernel;
 import io.q4spark.kernels.LinearLayerConfig;
 import io.q4spark.kernels.PreparedLinear;
@@ -65,7 +66,7 @@ public final class TiledW4A16Kernel implements LinearKernel {
   }
 
   @Override
-  public PreparedLinear prepare(QuantizedLinear layer) {
+  public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
     return new Prepared(layer);
   }
 

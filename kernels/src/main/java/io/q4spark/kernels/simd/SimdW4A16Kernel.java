@@ -1,0 +1,101 @@
+package io.q4spark.kernels.simd;
+
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.KernelCapabilities;
+import io.q4spark.kernels.KernelOptions;
+import io.q4spark.kernels.LinearKernel;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantScheme;
+import io.q4spark.kernels.QuantizedLinear;
+import io.q4spark.kernels.ScalarType;
+import java.util.EnumSet;
+import java.util.List;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * W4A16 on the Java Vector API, in the preferred species (AVX2, AVX-512 and NEON alike). Weights live in
+ * {@link SimdPanels}: panels of P columns, K-packed words, so one vector load brings 8 codes for each of
+ * P neighbouring outputs. For every block of up to {@link #ROWS} activation rows and every panel, the
+ * kernel streams the panel's words once, decodes each nibble in registers and multiplies it into all
+ * the rows of the block:
+ *
+ * <pre>
+ *   for each group g:                                       positions [start(g), start(g+1))
+ *     t[r] = sum over positions i of code(i, n) * x[r, i]    fp32 vectors over n, exact integer codes
+ *     acc[r] += scale(g, n) * t[r] - zero(g, n) * scale(g, n) * sum_i x[r, i]
+ *   out[r, n] = round_out(acc[r]) (+ bias, rounded again)
+ * </pre>
+ *
+ * The zero point is folded out of the inner loop (one multiply-add per group instead of one subtract
+ * per code). Decoding avoids a shift per nibble: {@code word & (0xF << 4j)} converts exactly to
+ * {@code code * 2^4j}, so the activation at nibble j is pre-scaled by {@code 2^-4j} once per call (the
+ * top nibble, which would set the sign bit, is shifted down instead).
+ *
+ * <p>Numerics differ from the reference in two places, both within the golden tolerances: the
+ * dequantized weight {@code (code - zero) * scale} is never rounded to the activation dtype (the
+ * scale is applied to the group's exact partial sum), and the fp32 sums run in a different order.
+ * Act-order layers are handled by sorting input features by group at prepare time and permuting the
+ * activations on each call.
+ */
+public final class SimdW4A16Kernel implements LinearKernel {
+  static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+
+  /** Rows decoded together: 4 rows keep 8 accumulators plus the decode temporaries in 16 AVX2 registers. */
+  static final int ROWS = 4;
+
+  /**
+   * Positions per K chunk: the activations of a row block for one chunk (4 rows x 1024 x 4 bytes =
+   * 16 KiB) stay in L1 while every panel of the thread's columns streams past.
+   */
+  static final int CHUNK_POSITIONS = 1024;
+
+  private static final KernelCapabilities CAPABILITIES =
+      new KernelCapabilities(
+          QuantScheme.W4A16,
+          List.of(ScalarType.UINT4B8, ScalarType.UINT4),
+          EnumSet.allOf(DType.class),
+          null,
+          true,
+          8,
+          8,
+          true,
+          true);
+
+  @Override
+  public KernelCapabilities capabilities() {
+    return CAPABILITIES;
+  }
+
+  @Override
+  public io.q4spark.kernels.Acceptance canImplement(LinearLayerConfig config) {
+    if (FS.length() != IS.length() || FS.length() < 4) {
+      return io.q4spark.kernels.Acceptance.reject(
+          "SimdW4A16Kernel needs at least 4 float lanes per vector, but the preferred species here is "
+              + FS);
+    }
+    return LinearKernel.super.canImplement(config);
+  }
+
+  @Override
+  public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
+    return new SimdW4A16Layer(layer, options.threads());
+  }
+
+  /** Describes the vector shape in use, for {@code q4spark doctor}. */
+  public static String species() {
+    return FS + " (" + FS.length() + " float lanes)";
+  }
+
+  static FloatVector decode(IntVector word, int nibble) {
+    IntVector q =
+        nibble < 7
+            ? word.and(0xF << (4 * nibble))
+            : word.lanewise(VectorOperators.LSHR, 28);
+    return (FloatVector) q.convert(VectorOperators.I2F, 0);
+  }
+}

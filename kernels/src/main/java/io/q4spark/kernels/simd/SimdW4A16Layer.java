@@ -1,0 +1,319 @@
+package io.q4spark.kernels.simd;
+
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantizedLinear;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/** A layer prepared for {@link SimdW4A16Kernel}; the algorithm is described there. */
+final class SimdW4A16Layer implements PreparedLinear {
+  private static final VectorSpecies<Float> FS = SimdW4A16Kernel.FS;
+  private static final VectorSpecies<Integer> IS = SimdW4A16Kernel.IS;
+  private static final int P = FS.length();
+  private static final int ROWS = SimdW4A16Kernel.ROWS;
+
+  /** 2^-4j: undoes the position of nibble j (j = 0..6) left in place by the decode mask. */
+  private static final float[] NIBBLE_SCALE = new float[8];
+
+  static {
+    for (int j = 0; j < 7; j++) {
+      NIBBLE_SCALE[j] = (float) Math.scalb(1.0, -4 * j);
+    }
+    NIBBLE_SCALE[7] = 1f; // the top nibble is shifted down, not masked in place
+  }
+
+  private final LinearLayerConfig config;
+  private final SimdPanels panels;
+  private final int threads;
+  /** [groups, nPadded] scales in the activation dtype. */
+  private final float[] scales;
+  /** [groups, nPadded] zero * scale, folded into one multiply-add per group (fp32 activations). */
+  private final float[] zeroTimesScale;
+  /** [groups, nPadded] zero codes as floats (fp16 and bf16 activations). */
+  private final float[] zeros;
+  /**
+   * fp32 activations: scales and zero points are folded out of the inner loop. fp16 and bf16: each
+   * dequantized weight is rounded to the activation dtype in registers, as vLLM's kernel does.
+   */
+  private final boolean folded;
+  /** Group chunks: chunk c covers groups [chunkStart[c], chunkStart[c + 1]). */
+  private final int[] chunkStart;
+
+  SimdW4A16Layer(QuantizedLinear layer, int threads) {
+    this.config = layer.config();
+    this.threads = threads;
+    this.panels = SimdPanels.of(layer, P);
+    int groups = panels.groups;
+    int np = panels.nPadded;
+    DType act = config.actType();
+    this.scales = new float[groups * np];
+    this.zeroTimesScale = new float[groups * np];
+    this.zeros = new float[groups * np];
+    this.folded = act == DType.F32;
+    int codeZero = QuantizedLinear.codeZero(config.weightType());
+    for (int g = 0; g < groups; g++) {
+      for (int n = 0; n < config.n(); n++) {
+        float s = act.round(layer.scales()[g * config.n() + n]);
+        int z = layer.zeros() != null ? layer.zeros().code(g, n) : codeZero;
+        scales[g * np + n] = s;
+        zeroTimesScale[g * np + n] = z * s;
+        zeros[g * np + n] = z;
+      }
+    }
+    int[] starts = new int[groups + 1];
+    int count = 0;
+    starts[count++] = 0;
+    for (int g = 1; g < groups; g++) {
+      if (panels.groupStart[g] - panels.groupStart[starts[count - 1]] >= SimdW4A16Kernel.CHUNK_POSITIONS) {
+        starts[count++] = g;
+      }
+    }
+    starts[count++] = groups;
+    this.chunkStart = java.util.Arrays.copyOf(starts, count);
+  }
+
+  @Override
+  public LinearLayerConfig config() {
+    return config;
+  }
+
+  @Override
+  public String kernel() {
+    return "SimdW4A16Kernel";
+  }
+
+  @Override
+  public void apply(float[] x, int rows, float[] bias, float[] out) {
+    int kp = panels.kPadded;
+    int groups = panels.groups;
+    // Activations by position, each pre-scaled by 2^-4j for its nibble j; padding positions stay 0.
+    float[] xp = new float[rows * kp];
+    float[] groupSums = new float[rows * groups];
+    for (int m = 0; m < rows; m++) {
+      for (int k = 0; k < config.k(); k++) {
+        int pos = panels.positionOf[k];
+        float v = x[m * config.k() + k];
+        xp[m * kp + pos] = folded ? v * NIBBLE_SCALE[pos & 7] : v;
+      }
+      for (int k = 0; k < config.k(); k++) {
+        groupSums[m * groups + panels.groupOf[k]] += x[m * config.k() + k];
+      }
+    }
+    int np = panels.nPadded;
+    float[] acc = new float[rows * np];
+    ParallelRange.run(
+        threads, np, P, (from, to) -> compute(xp, groupSums, rows, acc, from, to));
+    DType outType = config.outType();
+    int n = config.n();
+    for (int m = 0; m < rows; m++) {
+      for (int nn = 0; nn < n; nn++) {
+        float y = outType.round(acc[m * np + nn]);
+        if (bias != null) {
+          y = outType.round(y + bias[nn]);
+        }
+        out[m * n + nn] = y;
+      }
+    }
+  }
+
+  /** Columns [from, to) of every row, accumulated into {@code acc} ([rows, nPadded]). */
+  private void compute(float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
+    for (int c = 0; c + 1 < chunkStart.length; c++) {
+      int g0 = chunkStart[c];
+      int g1 = chunkStart[c + 1];
+      int m = 0;
+      for (; m + ROWS <= rows; m += ROWS) {
+        for (int n0 = from; n0 < to; n0 += P) {
+          if (folded) {
+            fourRows(xp, groupSums, acc, m, n0, g0, g1);
+          } else {
+            fourRowsRounded(xp, acc, m, n0, g0, g1);
+          }
+        }
+      }
+      for (; m < rows; m++) {
+        for (int n0 = from; n0 < to; n0 += P) {
+          if (folded) {
+            oneRow(xp, groupSums, acc, m, n0, g0, g1);
+          } else {
+            oneRowRounded(xp, acc, m, n0, g0, g1);
+          }
+        }
+      }
+    }
+  }
+
+  private void fourRows(float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector a2 = FloatVector.fromArray(FS, acc, (m + 2) * np + n0);
+    FloatVector a3 = FloatVector.fromArray(FS, acc, (m + 3) * np + n0);
+    int x0 = m * kp;
+    int x1 = x0 + kp;
+    int x2 = x1 + kp;
+    int x3 = x2 + kp;
+    for (int g = g0; g < g1; g++) {
+      FloatVector t0 = FloatVector.zero(FS);
+      FloatVector t1 = FloatVector.zero(FS);
+      FloatVector t2 = FloatVector.zero(FS);
+      FloatVector t3 = FloatVector.zero(FS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = w * 8;
+        for (int j = 0; j < 8; j++) {
+          FloatVector q = SimdW4A16Kernel.decode(word, j);
+          t0 = q.fma(FloatVector.broadcast(FS, xp[x0 + pos + j]), t0);
+          t1 = q.fma(FloatVector.broadcast(FS, xp[x1 + pos + j]), t1);
+          t2 = q.fma(FloatVector.broadcast(FS, xp[x2 + pos + j]), t2);
+          t3 = q.fma(FloatVector.broadcast(FS, xp[x3 + pos + j]), t3);
+        }
+      }
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
+      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.fma(s, a0));
+      a1 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 1) * groups + g]), t1.fma(s, a1));
+      a2 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 2) * groups + g]), t2.fma(s, a2));
+      a3 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 3) * groups + g]), t3.fma(s, a3));
+    }
+    a0.intoArray(acc, m * np + n0);
+    a1.intoArray(acc, (m + 1) * np + n0);
+    a2.intoArray(acc, (m + 2) * np + n0);
+    a3.intoArray(acc, (m + 3) * np + n0);
+  }
+
+  private void oneRow(float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    int x0 = m * kp;
+    for (int g = g0; g < g1; g++) {
+      FloatVector t0 = FloatVector.zero(FS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        t0 = SimdW4A16Kernel.decode(word, 0).fma(FloatVector.broadcast(FS, xp[pos]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 1).fma(FloatVector.broadcast(FS, xp[pos + 1]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 2).fma(FloatVector.broadcast(FS, xp[pos + 2]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 3).fma(FloatVector.broadcast(FS, xp[pos + 3]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 4).fma(FloatVector.broadcast(FS, xp[pos + 4]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 5).fma(FloatVector.broadcast(FS, xp[pos + 5]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 6).fma(FloatVector.broadcast(FS, xp[pos + 6]), t0);
+        t0 = SimdW4A16Kernel.decode(word, 7).fma(FloatVector.broadcast(FS, xp[pos + 7]), t0);
+      }
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
+      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.fma(s, a0));
+    }
+    a0.intoArray(acc, m * np + n0);
+  }
+
+
+  /** The dequantized weights of nibble j of {@code word}: round_act((code - zero) * scale). */
+  private FloatVector dequantize(IntVector word, int j, FloatVector zero, FloatVector scale) {
+    IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+    FloatVector w = ((FloatVector) code.convert(VectorOperators.I2F, 0)).sub(zero).mul(scale);
+    return config.actType() == DType.BF16 ? roundBf16(w) : roundF16(w);
+  }
+
+  private void fourRowsRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector a2 = FloatVector.fromArray(FS, acc, (m + 2) * np + n0);
+    FloatVector a3 = FloatVector.fromArray(FS, acc, (m + 3) * np + n0);
+    int x0 = m * kp;
+    int x1 = x0 + kp;
+    int x2 = x1 + kp;
+    int x3 = x2 + kp;
+    for (int g = g0; g < g1; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = w * 8;
+        for (int j = 0; j < 8; j++) {
+          FloatVector q = dequantize(word, j, z, s);
+          a0 = q.fma(FloatVector.broadcast(FS, xp[x0 + pos + j]), a0);
+          a1 = q.fma(FloatVector.broadcast(FS, xp[x1 + pos + j]), a1);
+          a2 = q.fma(FloatVector.broadcast(FS, xp[x2 + pos + j]), a2);
+          a3 = q.fma(FloatVector.broadcast(FS, xp[x3 + pos + j]), a3);
+        }
+      }
+    }
+    a0.intoArray(acc, m * np + n0);
+    a1.intoArray(acc, (m + 1) * np + n0);
+    a2.intoArray(acc, (m + 2) * np + n0);
+    a3.intoArray(acc, (m + 3) * np + n0);
+  }
+
+  private void oneRowRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    int x0 = m * kp;
+    for (int g = g0; g < g1; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        for (int j = 0; j < 8; j++) {
+          a0 = dequantize(word, j, z, s).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+        }
+      }
+    }
+    a0.intoArray(acc, m * np + n0);
+  }
+
+  /** bf16 round to nearest even of finite values: add half an ulp (plus the kept lsb), truncate. */
+  static FloatVector roundBf16(FloatVector w) {
+    IntVector bits = w.reinterpretAsInts();
+    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+    return bits.add(lsb).add(0x7FFF).and(0xFFFF0000).reinterpretAsFloats();
+  }
+
+  /** fp16 round to nearest even of finite values, subnormals and overflow to infinity included. */
+  static FloatVector roundF16(FloatVector w) {
+    IntVector bits = w.reinterpretAsInts();
+    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 13).and(1);
+    // Normal range: keep 10 mantissa bits, round to nearest even.
+    FloatVector normal = bits.add(lsb).add(0xFFF).and(0xFFFFE000).reinterpretAsFloats();
+    // Subnormal range (|w| < 2^-14): adding 0.75, whose ulp is 2^-24, rounds |w| to a multiple of
+    // 2^-24; the sign is put back afterwards so tiny negatives become -0, as in fp16.
+    FloatVector abs = w.abs();
+    FloatVector subnormal =
+        abs.add(F16_SUBNORMAL_SHIFTER)
+            .sub(F16_SUBNORMAL_SHIFTER)
+            .reinterpretAsInts()
+            .or(bits.and(0x8000_0000))
+            .reinterpretAsFloats();
+    FloatVector r = normal.blend(subnormal, abs.compare(VectorOperators.LT, F16_MIN_NORMAL));
+    return r.blend(w.mul(Float.POSITIVE_INFINITY), abs.compare(VectorOperators.GE, F16_OVERFLOW));
+  }
+
+  private static final float F16_MIN_NORMAL = 0x1p-14f;
+  private static final float F16_SUBNORMAL_SHIFTER = 0.75f;
+  /** Halfway between the largest fp16 value, 65504, and the next step: here and above is infinity. */
+  private static final float F16_OVERFLOW = 65520f;
+}

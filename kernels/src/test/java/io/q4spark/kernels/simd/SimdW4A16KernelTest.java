@@ -1,0 +1,155 @@
+package io.q4spark.kernels.simd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.q4spark.kernels.BFloat16;
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.Float16;
+import io.q4spark.kernels.KernelOptions;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantScheme;
+import io.q4spark.kernels.QuantizedLinear;
+import io.q4spark.kernels.RandomLayers;
+import io.q4spark.kernels.ScalarType;
+import io.q4spark.kernels.repack.Int4Layout;
+import io.q4spark.kernels.repack.PackedInt4Matrix;
+import io.q4spark.kernels.scalar.ScalarW4A16Kernel;
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.api.Test;
+
+/** The Vector API W4A16 kernel against the scalar reference on the shapes that break kernels. */
+class SimdW4A16KernelTest {
+  private static final long SEED = 31_2026_11_24L;
+  private static final int[] ROWS = {1, 2, 3, 7, 13, 17, 33, 118, 152};
+
+  /**
+   * Allowed difference, relative to the largest reference output: one rounding of the output dtype
+   * (the outputs are rounded after sums taken in another order) plus fp32 reordering (K <= 1024
+   * terms, each error 2^-24 relative).
+   */
+  private static double tolerance(DType t) {
+    return switch (t) {
+      case F16 -> 1e-3;
+      case BF16 -> 8e-3;
+      case F32 -> 1e-5;
+    };
+  }
+
+  private static void assertClose(QuantizedLinear l, int rows, int threads, Random r) {
+    LinearLayerConfig c = l.config();
+    float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+    float[] ref = new float[rows * c.n()];
+    float[] simd = new float[rows * c.n()];
+    new ScalarW4A16Kernel().prepare(l).apply(x, rows, null, ref);
+    try (PreparedLinear p = new SimdW4A16Kernel().prepare(l, KernelOptions.defaults().withThreads(threads))) {
+      p.apply(x, rows, null, simd);
+    }
+    double max = 0;
+    double err = 0;
+    for (int i = 0; i < ref.length; i++) {
+      max = Math.max(max, Math.abs(ref[i]));
+      err = Math.max(err, Math.abs(ref[i] - simd[i]));
+    }
+    assertTrue(
+        err <= tolerance(c.actType()) * max,
+        c.describe() + " rows=" + rows + " threads=" + threads + ": error " + err + " of max " + max);
+  }
+
+  @Test
+  void matchesTheReferenceOnEveryGroupSizeDtypeAndRowCount() {
+    Random r = new Random(SEED);
+    System.out.println("seed " + SEED + ", species " + SimdW4A16Kernel.species());
+    for (DType act : DType.values()) {
+      for (int g : new int[] {-1, 32, 64, 128, 256}) {
+        for (boolean zp : new boolean[] {false, true}) {
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "simd", 512, 72, zp ? ScalarType.UINT4 : ScalarType.UINT4B8, act, g, zp, false,
+                  QuantScheme.W4A16);
+          QuantizedLinear l = RandomLayers.layer(c, r, false);
+          for (int rows : ROWS) {
+            assertClose(l, rows, 1 + rows % 2, r);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void actOrderIncludingUnevenGroupsAndOddShapes() {
+    Random r = new Random(SEED + 1);
+    for (DType act : DType.values()) {
+      // GPTQ act-order: a permutation of k / G, every group of size G.
+      LinearLayerConfig c =
+          LinearLayerConfig.of("simd.actorder", 384, 40, ScalarType.UINT4, act, 128, true, true, QuantScheme.W4A16);
+      assertClose(RandomLayers.layer(c, r, false), 5, 2, r);
+      // Uneven groups: any map from k to groups, sizes not multiples of 8.
+      QuantizedLinear l = RandomLayers.layer(c, r, false);
+      int[] g = new int[c.k()];
+      for (int k = 0; k < g.length; k++) {
+        g[k] = r.nextInt(c.numGroups());
+      }
+      assertClose(
+          new QuantizedLinear(c, l.weight(), l.scales(), l.zeros(), g, null), 9, 2, r);
+    }
+    // K = 8, N = 8: smaller than one vector in both directions on AVX-512.
+    LinearLayerConfig tiny =
+        LinearLayerConfig.of("simd.tiny", 8, 8, ScalarType.UINT4B8, DType.F32, -1, false, false, QuantScheme.W4A16);
+    assertClose(RandomLayers.layer(tiny, r, false), 3, 2, r);
+  }
+
+  @Test
+  void allZeroAndAllFifteenCodes() {
+    Random r = new Random(SEED + 2);
+    for (int fill : new int[] {0, 15}) {
+      LinearLayerConfig c =
+          LinearLayerConfig.of("simd.fill", 256, 32, ScalarType.UINT4B8, DType.BF16, 64, false, false, QuantScheme.W4A16);
+      QuantizedLinear l = RandomLayers.layer(c, r, false);
+      byte[] codes = new byte[c.k() * c.n()];
+      java.util.Arrays.fill(codes, (byte) fill);
+      QuantizedLinear filled =
+          new QuantizedLinear(c, PackedInt4Matrix.fromCodes(Int4Layout.K8_N, c.k(), c.n(), codes), l.scales(), null, null, null);
+      assertClose(filled, 4, 2, r);
+    }
+  }
+
+  @Test
+  void panelsAreInvertible() {
+    Random r = new Random(SEED + 3);
+    for (boolean actOrder : new boolean[] {false, true}) {
+      LinearLayerConfig c =
+          LinearLayerConfig.of("simd.panels", 256, 24, ScalarType.UINT4B8, DType.F16, 64, false, actOrder, QuantScheme.W4A16);
+      QuantizedLinear l = RandomLayers.layer(c, r, false);
+      SimdPanels p = SimdPanels.of(l, 8);
+      assertArrayEquals(l.weight().codes(), p.toMatrix(Int4Layout.K_N8).codes());
+      assertEquals(0, p.nPadded % 8);
+    }
+  }
+
+  @Test
+  void vectorRoundingMatchesTheScalarConversions() {
+    Random r = new Random(SEED + 4);
+    int lanes = FloatVector.SPECIES_PREFERRED.length();
+    float[] v = new float[lanes];
+    float[] out = new float[lanes];
+    for (int i = 0; i < 200_000; i++) {
+      for (int j = 0; j < lanes; j++) {
+        // Products of a 4-bit difference and a scale over the whole fp16 range, subnormals to overflow.
+        v[j] = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
+      }
+      FloatVector x = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0);
+      SimdW4A16Layer.roundF16(x).intoArray(out, 0);
+      for (int j = 0; j < lanes; j++) {
+        assertEquals(Float16.round(v[j]), out[j], "fp16 of " + v[j]);
+      }
+      SimdW4A16Layer.roundBf16(x).intoArray(out, 0);
+      for (int j = 0; j < lanes; j++) {
+        assertEquals(BFloat16.round(v[j]), out[j], "bf16 of " + v[j]);
+      }
+    }
+  }
+}
