@@ -34,9 +34,9 @@ import java.util.regex.Pattern;
  *   codes are signed + 8 for symmetric and asymmetric alike: uint4b8, or uint4 with zero codes
  * </pre>
  *
- * and W4A8 (int8 dynamic per-token input activations), where {@code weight} is I8 [N, K] holding int4
- * values in [-8, 7], unpacked, with {@code weight_scale} [N, K/G] and no zero points; a group size of
- * -1 is resolved to K, as vLLM's scheme does before kernel selection.
+ * and W4A8 (int8 dynamic per-token input activations), where {@code weight} is I8 [N, K] holding
+ * int4 values in [-8, 7], unpacked, with {@code weight_scale} [N, K/G] and no zero points; a group
+ * size of -1 is resolved to K, as vLLM's scheme does before kernel selection.
  */
 public final class CompressedTensorsCheckpoint implements AutoCloseable {
   public static final String QUANT_METHOD = "compressed-tensors";
@@ -80,7 +80,10 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     if (ignoreNode != null && ignoreNode.isArray()) {
       for (JsonNode n : ignoreNode) {
         String s = n.asText();
-        ignore.add(s.startsWith("re:") ? Pattern.compile(s.substring(3)) : Pattern.compile(Pattern.quote(s)));
+        ignore.add(
+            s.startsWith("re:")
+                ? Pattern.compile(s.substring(3))
+                : Pattern.compile(Pattern.quote(s)));
       }
     }
     return new CompressedTensorsCheckpoint(dir, args, SafetensorsCheckpoint.open(dir), ignore);
@@ -108,11 +111,13 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     }
     QuantizationArgs args = null;
     String firstGroup = null;
-    for (Iterator<Map.Entry<String, JsonNode>> it = groups.properties().iterator(); it.hasNext(); ) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = groups.properties().iterator();
+        it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
       String groupWhere = where + " config_groups." + e.getKey();
       String groupFormat = CheckpointJson.text(e.getValue(), "format", format, groupWhere);
-      QuantizationArgs a = parseGroup(e.getValue(), groupFormat, modelDtype(config, where), groupWhere);
+      QuantizationArgs a =
+          parseGroup(e.getValue(), groupFormat, modelDtype(config, where), groupWhere);
       if (args == null) {
         args = a;
         firstGroup = e.getKey();
@@ -146,10 +151,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     }
   }
 
-  private static QuantizationArgs parseGroup(JsonNode group, String format, DType dtype, String where) {
+  private static QuantizationArgs parseGroup(
+      JsonNode group, String format, DType dtype, String where) {
     JsonNode w = group.get("weights");
     if (w == null || !w.isObject()) {
-      throw new CheckpointException(where + ": 'weights' is missing; expected the weight quantization");
+      throw new CheckpointException(
+          where + ": 'weights' is missing; expected the weight quantization");
     }
     int bits = CheckpointJson.integer(w, "num_bits", null, where + ".weights");
     if (bits != 4) {
@@ -183,7 +190,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
       scheme = QuantScheme.W4A16;
       if (format != null && !FORMAT_PACKED.equals(format)) {
         throw new CheckpointException(
-            where + ": format is '" + format + "', expected '" + FORMAT_PACKED + "' for int4 weights with floating-point activations");
+            where
+                + ": format is '"
+                + format
+                + "', expected '"
+                + FORMAT_PACKED
+                + "' for int4 weights with floating-point activations");
       }
     } else {
       int aBits = CheckpointJson.integer(in, "num_bits", null, where + ".input_activations");
@@ -205,7 +217,8 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
             where + ".weights: W4A8 needs symmetric int4 weights, but symmetric is false");
       }
       if (actOrder) {
-        throw new CheckpointException(where + ".weights: W4A8 checkpoints have no act-order (actorder 'group')");
+        throw new CheckpointException(
+            where + ".weights: W4A8 checkpoints have no act-order (actorder 'group')");
       }
       scheme = QuantScheme.W4A8;
     }
@@ -234,8 +247,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     return readLayer(tensors, name, args);
   }
 
-  /** Reads the layer whose tensors are named {@code prefix.weight_packed} (and so on) in {@code source}. */
-  public static QuantizedLinear readLayer(TensorSource source, String prefix, QuantizationArgs args) {
+  /**
+   * Reads the layer whose tensors are named {@code prefix.weight_packed} (and so on) in {@code
+   * source}.
+   */
+  public static QuantizedLinear readLayer(
+      TensorSource source, String prefix, QuantizationArgs args) {
     return readLayer(LayerTensors.withPrefix(source, prefix), args);
   }
 
@@ -251,15 +268,23 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     int n = Math.toIntExact(packed.dim(0));
     int k = Math.toIntExact(packed.dim(1) * Int4Layout.PACK);
     if (t.has("weight_shape")) {
-      TensorView ws = t.get("weight_shape", new long[] {2}, "[2]", SafetensorsDType.I64, SafetensorsDType.I32);
+      TensorView ws =
+          t.get("weight_shape", new long[] {2}, "[2]", SafetensorsDType.I64, SafetensorsDType.I32);
       long[] shape =
           ws.dtype() == SafetensorsDType.I64
               ? ws.toLongArray()
               : java.util.Arrays.stream(ws.toIntArray()).asLongStream().toArray();
       if (shape[0] != n || (shape[1] + Int4Layout.PACK - 1) / Int4Layout.PACK != packed.dim(1)) {
         throw t.error(
-            "weight_shape is [" + shape[0] + ", " + shape[1] + "], but weight_packed [N, K/8] is ["
-                + n + ", " + packed.dim(1) + "]");
+            "weight_shape is ["
+                + shape[0]
+                + ", "
+                + shape[1]
+                + "], but weight_packed [N, K/8] is ["
+                + n
+                + ", "
+                + packed.dim(1)
+                + "]");
       }
       if (shape[1] % Int4Layout.PACK != 0) {
         throw t.error(
@@ -282,7 +307,10 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
       int[] z = t.ints("weight_zero_point", new long[] {n / 8, groups}, "[N/8, K/G]" + dims);
       zeros = new PackedInt4Matrix(Int4Layout.N8_K, groups, n, z);
     }
-    int[] gIdx = args.actOrder() ? LayerTensors.nonTrivialGIdx(t.ints("weight_g_idx", new long[] {k}, "[K]"), g) : null;
+    int[] gIdx =
+        args.actOrder()
+            ? LayerTensors.nonTrivialGIdx(t.ints("weight_g_idx", new long[] {k}, "[K]"), g)
+            : null;
     float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
     try {
       LinearLayerConfig c =
@@ -297,7 +325,8 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
               gIdx != null,
               QuantScheme.W4A16);
       PackedInt4Matrix weight = new PackedInt4Matrix(Int4Layout.N_K8, k, n, packed.toIntArray());
-      return new QuantizedLinear(c, weight, MatrixTranspose.of(scalesNG, n, groups), zeros, gIdx, bias);
+      return new QuantizedLinear(
+          c, weight, MatrixTranspose.of(scalesNG, n, groups), zeros, gIdx, bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
@@ -317,18 +346,37 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     for (int i = 0; i < values.length; i++) {
       if (values[i] < -8 || values[i] > 7) {
         throw t.error(
-            "weight[" + i / k + ", " + i % k + "] = " + values[i] + ", expected an int4 value in [-8, 7]");
+            "weight["
+                + i / k
+                + ", "
+                + i % k
+                + "] = "
+                + values[i]
+                + ", expected an int4 value in [-8, 7]");
       }
     }
     float[] scalesNG =
-        t.floats("weight_scale", new long[] {n, groups}, "[N, K/G] for K=" + k + ", N=" + n + ", G=" + g);
+        t.floats(
+            "weight_scale",
+            new long[] {n, groups},
+            "[N, K/G] for K=" + k + ", N=" + n + ", G=" + g);
     float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
     try {
       // vLLM's W4A8 scheme resolves a group size of -1 to K before kernel selection.
       LinearLayerConfig c =
-          LinearLayerConfig.of(t.layer(), k, n, ScalarType.INT4, args.modelDtype(), g, false, false, QuantScheme.W4A8);
+          LinearLayerConfig.of(
+              t.layer(),
+              k,
+              n,
+              ScalarType.INT4,
+              args.modelDtype(),
+              g,
+              false,
+              false,
+              QuantScheme.W4A8);
       PackedInt4Matrix weight = PackedInt4Matrix.fromInt8NK(Int4Layout.N_K8, k, n, values, 8);
-      return new QuantizedLinear(c, weight, MatrixTranspose.of(scalesNG, n, groups), null, null, bias);
+      return new QuantizedLinear(
+          c, weight, MatrixTranspose.of(scalesNG, n, groups), null, null, bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
@@ -349,10 +397,11 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
   }
 
   /**
-   * Writes {@code layers} as a compressed-tensors checkpoint into {@code dir}: {@code config.json} and
-   * the weights, in one file or split into {@code shards} files with an index.
+   * Writes {@code layers} as a compressed-tensors checkpoint into {@code dir}: {@code config.json}
+   * and the weights, in one file or split into {@code shards} files with an index.
    */
-  public static void write(Path dir, QuantizationArgs args, List<QuantizedLinear> layers, int shards) {
+  public static void write(
+      Path dir, QuantizationArgs args, List<QuantizedLinear> layers, int shards) {
     ObjectNode config = CheckpointJson.newObject();
     config.put("torch_dtype", args.modelDtype().torchName());
     ObjectNode q = config.putObject("quantization_config");
@@ -419,7 +468,11 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
           out.addInts(p + "weight_g_idx", new long[] {k}, LayerTensors.gIdxOrDefault(l));
         }
       }
-      out.addFloats(p + "weight_scale", dt, new long[] {n, groups}, MatrixTranspose.of(l.scales(), groups, n));
+      out.addFloats(
+          p + "weight_scale",
+          dt,
+          new long[] {n, groups},
+          MatrixTranspose.of(l.scales(), groups, n));
       if (l.bias() != null) {
         out.addFloats(p + "bias", dt, new long[] {n}, l.bias());
       }
@@ -431,7 +484,10 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
   private static void checkMatches(QuantizedLinear l, QuantizationArgs args) {
     LinearLayerConfig c = l.config();
     boolean groupMatches =
-        args.groupSize() == c.groupSize() || (args.scheme() == QuantScheme.W4A8 && args.groupSize() == -1 && c.groupSize() == c.k());
+        args.groupSize() == c.groupSize()
+            || (args.scheme() == QuantScheme.W4A8
+                && args.groupSize() == -1
+                && c.groupSize() == c.k());
     if (c.scheme() != args.scheme()
         || c.zeroPoints() == args.symmetric()
         || !groupMatches

@@ -27,9 +27,9 @@ import java.util.List;
  *   g_idx    I32   [K]         group of each input feature; used only with desc_act (act-order)
  * </pre>
  *
- * Symmetric layers are {@code uint4b8}: the zero is the constant 8 and {@code qzeros} is ignored, as vLLM
- * does. Asymmetric layers are {@code uint4} with zero points; a v1 file's zeros get 1 added back (mod
- * 16) per nibble, a v2 file's are used as stored.
+ * Symmetric layers are {@code uint4b8}: the zero is the constant 8 and {@code qzeros} is ignored,
+ * as vLLM does. Asymmetric layers are {@code uint4} with zero points; a v1 file's zeros get 1 added
+ * back (mod 16) per nibble, a v2 file's are used as stored.
  */
 public final class GptqCheckpoint implements AutoCloseable {
   public static final String QUANTIZE_CONFIG = "quantize_config.json";
@@ -60,7 +60,8 @@ public final class GptqCheckpoint implements AutoCloseable {
   public static GptqCheckpoint open(Path dir) {
     Path qc = dir.resolve(QUANTIZE_CONFIG);
     Path cfg = dir.resolve("config.json");
-    JsonNode modelConfig = Files.isRegularFile(cfg) ? CheckpointJson.read(cfg) : CheckpointJson.newObject();
+    JsonNode modelConfig =
+        Files.isRegularFile(cfg) ? CheckpointJson.read(cfg) : CheckpointJson.newObject();
     JsonNode quant;
     String where;
     if (Files.isRegularFile(qc)) {
@@ -71,14 +72,21 @@ public final class GptqCheckpoint implements AutoCloseable {
       where = cfg + " quantization_config";
       String method = CheckpointJson.text(quant, "quant_method", null, where);
       if (!"gptq".equals(method)) {
-        throw new CheckpointException(where + ": quant_method is '" + method + "', expected 'gptq'");
+        throw new CheckpointException(
+            where + ": quant_method is '" + method + "', expected 'gptq'");
       }
     } else {
       throw new CheckpointException(
-          "no " + QUANTIZE_CONFIG + " in " + dir + " and no quantization_config in its config.json:"
+          "no "
+              + QUANTIZE_CONFIG
+              + " in "
+              + dir
+              + " and no quantization_config in its config.json:"
               + " expected a GPTQ checkpoint");
     }
-    Config c = parseConfig(quant, CompressedTensorsCheckpoint.modelDtype(modelConfig, cfg.toString()), where);
+    Config c =
+        parseConfig(
+            quant, CompressedTensorsCheckpoint.modelDtype(modelConfig, cfg.toString()), where);
     return new GptqCheckpoint(dir, c, SafetensorsCheckpoint.open(dir));
   }
 
@@ -86,20 +94,31 @@ public final class GptqCheckpoint implements AutoCloseable {
   public static Config parseConfig(JsonNode q, DType dtype, String where) {
     int bits = CheckpointJson.integer(q, "bits", null, where);
     if (bits != 4) {
-      throw new CheckpointException(where + ": bits is " + bits + ", expected 4 (q4spark runs int4 weights)");
+      throw new CheckpointException(
+          where + ": bits is " + bits + ", expected 4 (q4spark runs int4 weights)");
     }
     int groupSize = CheckpointJson.integer(q, "group_size", -1, where);
     if (groupSize == 0 || groupSize < -1) {
-      throw new CheckpointException(where + ": group_size is " + groupSize + ", expected a positive number or -1");
+      throw new CheckpointException(
+          where + ": group_size is " + groupSize + ", expected a positive number or -1");
     }
     boolean descAct = CheckpointJson.bool(q, "desc_act", false, where);
     boolean sym = CheckpointJson.bool(q, "sym", true, where);
     String format = CheckpointJson.text(q, "checkpoint_format", FORMAT_V1, where);
     if (!FORMAT_V1.equals(format) && !FORMAT_V2.equals(format)) {
       throw new CheckpointException(
-          where + ": checkpoint_format is '" + format + "', expected '" + FORMAT_V1 + "' or '" + FORMAT_V2 + "'");
+          where
+              + ": checkpoint_format is '"
+              + format
+              + "', expected '"
+              + FORMAT_V1
+              + "' or '"
+              + FORMAT_V2
+              + "'");
     }
-    return new Config(new QuantizationArgs(QuantScheme.W4A16, sym, groupSize, descAct, dtype), FORMAT_V2.equals(format));
+    return new Config(
+        new QuantizationArgs(QuantScheme.W4A16, sym, groupSize, descAct, dtype),
+        FORMAT_V2.equals(format));
   }
 
   public Path directory() {
@@ -116,7 +135,8 @@ public final class GptqCheckpoint implements AutoCloseable {
 
   public QuantizedLinear layer(String name) {
     if (!layers.contains(name)) {
-      throw new CheckpointException("layer " + name + " is not a GPTQ layer of " + directory + "; layers: " + layers);
+      throw new CheckpointException(
+          "layer " + name + " is not a GPTQ layer of " + directory + "; layers: " + layers);
     }
     return readLayer(LayerTensors.withPrefix(tensors, name), config);
   }
@@ -126,7 +146,10 @@ public final class GptqCheckpoint implements AutoCloseable {
    * {@code qzeros}, {@code scales}, {@code g_idx}, {@code bias}) to the names in the source.
    */
   public static QuantizedLinear readLayer(
-      TensorSource source, String layer, java.util.function.UnaryOperator<String> nameOf, Config config) {
+      TensorSource source,
+      String layer,
+      java.util.function.UnaryOperator<String> nameOf,
+      Config config) {
     return readLayer(new LayerTensors(source, layer, nameOf), config);
   }
 
@@ -177,17 +200,24 @@ public final class GptqCheckpoint implements AutoCloseable {
               gIdx != null,
               QuantScheme.W4A16);
       return new QuantizedLinear(
-          c, new PackedInt4Matrix(Int4Layout.K8_N, k, n, qweight.toIntArray()), scales, zeros, gIdx, bias);
+          c,
+          new PackedInt4Matrix(Int4Layout.K8_N, k, n, qweight.toIntArray()),
+          scales,
+          zeros,
+          gIdx,
+          bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
   }
 
   /**
-   * Writes {@code layers} as a GPTQ checkpoint: {@code quantize_config.json}, {@code config.json} and
-   * one safetensors file. Symmetric layers get the qzeros a GPTQ writer stores (7 in v1, 8 in v2).
+   * Writes {@code layers} as a GPTQ checkpoint: {@code quantize_config.json}, {@code config.json}
+   * and one safetensors file. Symmetric layers get the qzeros a GPTQ writer stores (7 in v1, 8 in
+   * v2).
    */
-  public static void write(Path dir, QuantizationArgs args, boolean v2, List<QuantizedLinear> layers) {
+  public static void write(
+      Path dir, QuantizationArgs args, boolean v2, List<QuantizedLinear> layers) {
     ObjectNode qc = CheckpointJson.newObject();
     qc.put("bits", 4);
     qc.put("group_size", args.groupSize());
@@ -204,9 +234,12 @@ public final class GptqCheckpoint implements AutoCloseable {
     SafetensorsDType dt = SafetensorsDType.of(args.modelDtype());
     for (QuantizedLinear l : layers) {
       LinearLayerConfig c = l.config();
-      if (c.scheme() != QuantScheme.W4A16 || c.zeroPoints() == args.symmetric() || c.groupSize() != args.groupSize()
+      if (c.scheme() != QuantScheme.W4A16
+          || c.zeroPoints() == args.symmetric()
+          || c.groupSize() != args.groupSize()
           || (c.hasGIdx() && !args.actOrder())) {
-        throw new IllegalArgumentException("layer " + c.layer() + " (" + c.describe() + ") does not match " + args);
+        throw new IllegalArgumentException(
+            "layer " + c.layer() + " (" + c.describe() + ") does not match " + args);
       }
       String p = c.layer() + ".";
       int groups = c.numGroups();

@@ -23,10 +23,14 @@ final class LayerTensors {
     this.fullName = fullName;
   }
 
-  /** Tensors named {@code prefix + "." + shortName}, or {@code shortName} when the prefix is empty. */
+  /**
+   * Tensors named {@code prefix + "." + shortName}, or {@code shortName} when the prefix is empty.
+   */
   static LayerTensors withPrefix(TensorSource source, String prefix) {
     return new LayerTensors(
-        source, prefix.isEmpty() ? "(unnamed)" : prefix, n -> prefix.isEmpty() ? n : prefix + "." + n);
+        source,
+        prefix.isEmpty() ? "(unnamed)" : prefix,
+        n -> prefix.isEmpty() ? n : prefix + "." + n);
   }
 
   String layer() {
@@ -80,13 +84,19 @@ final class LayerTensors {
   }
 
   float[] floats(String shortName, long[] expected, String formula) {
-    return get(shortName, expected, formula, SafetensorsDType.F16, SafetensorsDType.BF16, SafetensorsDType.F32)
+    return get(
+            shortName,
+            expected,
+            formula,
+            SafetensorsDType.F16,
+            SafetensorsDType.BF16,
+            SafetensorsDType.F32)
         .toFloatArray();
   }
 
   /**
-   * The act-order map, or null when it is the default {@code k / G} (then a kernel without act-order
-   * support computes the same result).
+   * The act-order map, or null when it is the default {@code k / G} (then a kernel without
+   * act-order support computes the same result).
    */
   static int[] nonTrivialGIdx(int[] gIdx, int groupSize) {
     for (int k = 0; k < gIdx.length; k++) {
