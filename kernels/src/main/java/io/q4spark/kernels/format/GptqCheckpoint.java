@@ -33,6 +33,7 @@ import java.util.List;
  */
 public final class GptqCheckpoint implements AutoCloseable {
   public static final String QUANTIZE_CONFIG = "quantize_config.json";
+  static final String QUANT_METHOD = "gptq";
   static final String FORMAT_V1 = "gptq";
   static final String FORMAT_V2 = "gptq_v2";
 
@@ -67,13 +68,20 @@ public final class GptqCheckpoint implements AutoCloseable {
     if (Files.isRegularFile(qc)) {
       quant = CheckpointJson.read(qc);
       where = qc.toString();
+      // quantize_config.json often omits quant_method; when present it must say GPTQ (AWQ, for one,
+      // packs qweight along N and would be misread).
+      String method = CheckpointJson.text(quant, "quant_method", QUANT_METHOD, where);
+      if (!QUANT_METHOD.equals(method)) {
+        throw new CheckpointException(
+            where + ": quant_method is '" + method + "', expected '" + QUANT_METHOD + "'");
+      }
     } else if (modelConfig.has("quantization_config")) {
       quant = modelConfig.get("quantization_config");
       where = cfg + " quantization_config";
       String method = CheckpointJson.text(quant, "quant_method", null, where);
-      if (!"gptq".equals(method)) {
+      if (!QUANT_METHOD.equals(method)) {
         throw new CheckpointException(
-            where + ": quant_method is '" + method + "', expected 'gptq'");
+            where + ": quant_method is '" + method + "', expected '" + QUANT_METHOD + "'");
       }
     } else {
       throw new CheckpointException(
@@ -155,25 +163,32 @@ public final class GptqCheckpoint implements AutoCloseable {
 
   static QuantizedLinear readLayer(LayerTensors t, Config config) {
     QuantizationArgs args = config.args();
-    TensorView qweight = t.get("qweight", null, null, SafetensorsDType.I32);
-    if (qweight.rank() != 2) {
-      throw t.error("qweight has rank " + qweight.rank() + ", expected 2: [K/8, N]");
-    }
+    TensorView qweight = t.get("qweight", null, null, "", SafetensorsDType.I32);
+    t.requireRank("qweight", qweight, 2, "[K/8, N]");
     int k = Math.toIntExact(qweight.dim(0) * Int4Layout.PACK);
     int n = Math.toIntExact(qweight.dim(1));
     int g = args.groupSize() == -1 ? k : args.groupSize();
     if (k % g != 0) {
-      throw t.error("K = " + k + " is not divisible by the group size " + g);
+      throw t.error(
+          "K = "
+              + k
+              + " (from qweight [K/8, N] = "
+              + Arrays.toString(qweight.shape())
+              + ") is not divisible by the config's group size "
+              + g);
     }
     int groups = k / g;
     String dims = " for K=" + k + ", N=" + n + ", G=" + g;
-    float[] scales = t.floats("scales", new long[] {groups, n}, "[K/G, N]" + dims);
+    float[] scales = t.floats("scales", new long[] {groups, n}, "[K/G, N]", dims);
     PackedInt4Matrix zeros = null;
     if (!args.symmetric()) {
       if (n % Int4Layout.PACK != 0) {
-        throw t.error("N = " + n + " is not a multiple of 8 (8 zero codes per int32 word)");
+        throw t.error(
+            "N = "
+                + n
+                + " is not a multiple of 8: asymmetric qzeros are packed 8 per int32 word along N");
       }
-      int[] z = t.ints("qzeros", new long[] {groups, n / 8}, "[K/G, N/8]" + dims);
+      int[] z = t.ints("qzeros", new long[] {groups, n / 8}, "[K/G, N/8]", dims);
       zeros = new PackedInt4Matrix(Int4Layout.K_N8, groups, n, z);
       if (!config.v2()) {
         // GPTQ v1 stores zero - 1; its dequantization adds the 1 back, modulo the 4-bit range.
@@ -182,11 +197,11 @@ public final class GptqCheckpoint implements AutoCloseable {
     }
     int[] gIdx = null;
     if (args.actOrder() && t.has("g_idx")) {
-      gIdx = LayerTensors.nonTrivialGIdx(t.ints("g_idx", new long[] {k}, "[K]"), g);
+      gIdx = LayerTensors.nonTrivialGIdx(t.ints("g_idx", new long[] {k}, "[K]", " for K=" + k), g);
     } else if (args.actOrder()) {
-      throw t.error("desc_act is true but tensor g_idx is missing");
+      throw t.missing("g_idx", "desc_act is true (act-order)");
     }
-    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
+    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]", " for N=" + n) : null;
     try {
       LinearLayerConfig c =
           LinearLayerConfig.of(
@@ -215,6 +230,9 @@ public final class GptqCheckpoint implements AutoCloseable {
    * Writes {@code layers} as a GPTQ checkpoint: {@code quantize_config.json}, {@code config.json}
    * and one safetensors file. Symmetric layers get the qzeros a GPTQ writer stores (7 in v1, 8 in
    * v2).
+   *
+   * @throws IllegalArgumentException if a layer does not match {@code args} (scheme, zero points,
+   *     group size, act-order, activation dtype)
    */
   public static void write(
       Path dir, QuantizationArgs args, boolean v2, List<QuantizedLinear> layers) {
@@ -227,7 +245,7 @@ public final class GptqCheckpoint implements AutoCloseable {
     ObjectNode config = CheckpointJson.newObject();
     config.put("torch_dtype", args.modelDtype().torchName());
     ObjectNode q = config.putObject("quantization_config");
-    q.put("quant_method", "gptq");
+    q.put("quant_method", QUANT_METHOD);
     q.setAll(qc.deepCopy());
 
     SafetensorsWriter out = new SafetensorsWriter().metadata("format", "pt");
@@ -237,7 +255,8 @@ public final class GptqCheckpoint implements AutoCloseable {
       if (c.scheme() != QuantScheme.W4A16
           || c.zeroPoints() == args.symmetric()
           || c.groupSize() != args.groupSize()
-          || (c.hasGIdx() && !args.actOrder())) {
+          || (c.hasGIdx() && !args.actOrder())
+          || c.actType() != args.modelDtype()) {
         throw new IllegalArgumentException(
             "layer " + c.layer() + " (" + c.describe() + ") does not match " + args);
       }
