@@ -27,7 +27,8 @@ final class CheckpointJson {
 
   static JsonNode read(Path file) {
     if (!Files.isRegularFile(file)) {
-      throw new CheckpointException("missing " + file.getFileName() + ": expected the file " + file);
+      throw new CheckpointException(
+          "missing " + file.getFileName() + ": expected the file " + file);
     }
     try {
       JsonNode node = MAPPER.readTree(file.toFile());
@@ -53,7 +54,8 @@ final class CheckpointJson {
     JsonNode v = parent.get(field);
     if (v == null || v.isNull()) {
       if (absent == null) {
-        throw new CheckpointException(where + ": field '" + field + "' is missing, expected an integer");
+        throw new CheckpointException(
+            where + ": field '" + field + "' is missing, expected an integer");
       }
       return absent;
     }
@@ -68,12 +70,14 @@ final class CheckpointJson {
     JsonNode v = parent.get(field);
     if (v == null || v.isNull()) {
       if (absent == null) {
-        throw new CheckpointException(where + ": field '" + field + "' is missing, expected true or false");
+        throw new CheckpointException(
+            where + ": field '" + field + "' is missing, expected true or false");
       }
       return absent;
     }
     if (!v.isBoolean()) {
-      throw new CheckpointException(where + ": field '" + field + "' should be true or false, but was " + v);
+      throw new CheckpointException(
+          where + ": field '" + field + "' should be true or false, but was " + v);
     }
     return v.booleanValue();
   }
@@ -85,7 +89,8 @@ final class CheckpointJson {
       return absent;
     }
     if (!v.isTextual()) {
-      throw new CheckpointException(where + ": field '" + field + "' should be a string, but was " + v);
+      throw new CheckpointException(
+          where + ": field '" + field + "' should be a string, but was " + v);
     }
     return v.textValue();
   }

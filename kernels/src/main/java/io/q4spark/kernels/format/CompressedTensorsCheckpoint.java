@@ -13,9 +13,12 @@ import io.q4spark.kernels.repack.MatrixTranspose;
 import io.q4spark.kernels.repack.PackedInt4Matrix;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
 /**
@@ -34,9 +37,9 @@ import java.util.regex.Pattern;
  *   codes are signed + 8 for symmetric and asymmetric alike: uint4b8, or uint4 with zero codes
  * </pre>
  *
- * and W4A8 (int8 dynamic per-token input activations), where {@code weight} is I8 [N, K] holding int4
- * values in [-8, 7], unpacked, with {@code weight_scale} [N, K/G] and no zero points; a group size of
- * -1 is resolved to K, as vLLM's scheme does before kernel selection.
+ * and W4A8 (int8 dynamic per-token input activations), where {@code weight} is I8 [N, K] holding
+ * int4 values in [-8, 7], unpacked, with {@code weight_scale} [N, K/G] and no zero points; a group
+ * size of -1 is resolved to K, as vLLM's scheme does before kernel selection.
  */
 public final class CompressedTensorsCheckpoint implements AutoCloseable {
   public static final String QUANT_METHOD = "compressed-tensors";
@@ -49,7 +52,10 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
   private final List<String> layers;
 
   private CompressedTensorsCheckpoint(
-      Path directory, QuantizationArgs args, SafetensorsCheckpoint tensors, List<Pattern> ignore) {
+      Path directory,
+      QuantizationArgs args,
+      SafetensorsCheckpoint tensors,
+      List<Predicate<String>> ignore) {
     this.directory = directory;
     this.args = args;
     this.tensors = tensors;
@@ -58,11 +64,11 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     for (String name : tensors.names()) {
       if (name.endsWith(suffix)) {
         String prefix = name.substring(0, name.length() - suffix.length());
+        // W4A8 weights are named like unquantized ones; the scale marks the quantized layers. The
+        // dtype is checked when the layer is read, so a wrong one is reported, not skipped.
         boolean quantized =
-            args.scheme() == QuantScheme.W4A16
-                || (tensors.contains(prefix + ".weight_scale")
-                    && tensors.tensor(name).dtype() == SafetensorsDType.I8);
-        if (quantized && ignore.stream().noneMatch(p -> p.matcher(prefix).matches())) {
+            args.scheme() == QuantScheme.W4A16 || tensors.contains(prefix + ".weight_scale");
+        if (quantized && ignore.stream().noneMatch(p -> p.test(prefix))) {
           found.add(prefix);
         }
       }
@@ -70,17 +76,29 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     this.layers = List.copyOf(found);
   }
 
+  /**
+   * An {@code ignore} entry as a test on layer names: a {@code re:} pattern must match at the start
+   * of the name, as Python's {@code re.match} in vLLM and compressed-tensors does; a plain entry
+   * must equal the name.
+   */
+  private static Predicate<String> ignoreEntry(String entry) {
+    if (entry.startsWith("re:")) {
+      Pattern p = Pattern.compile(entry.substring(3));
+      return layer -> p.matcher(layer).lookingAt();
+    }
+    return entry::equals;
+  }
+
   /** Opens {@code dir}, reading and checking its quantization config. */
   public static CompressedTensorsCheckpoint open(Path dir) {
     Path configFile = dir.resolve("config.json");
     JsonNode config = CheckpointJson.read(configFile);
     QuantizationArgs args = parseConfig(config, configFile.toString());
-    List<Pattern> ignore = new ArrayList<>();
+    List<Predicate<String>> ignore = new ArrayList<>();
     JsonNode ignoreNode = config.get("quantization_config").get("ignore");
     if (ignoreNode != null && ignoreNode.isArray()) {
       for (JsonNode n : ignoreNode) {
-        String s = n.asText();
-        ignore.add(s.startsWith("re:") ? Pattern.compile(s.substring(3)) : Pattern.compile(Pattern.quote(s)));
+        ignore.add(ignoreEntry(n.asText()));
       }
     }
     return new CompressedTensorsCheckpoint(dir, args, SafetensorsCheckpoint.open(dir), ignore);
@@ -108,11 +126,13 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     }
     QuantizationArgs args = null;
     String firstGroup = null;
-    for (Iterator<Map.Entry<String, JsonNode>> it = groups.properties().iterator(); it.hasNext(); ) {
+    for (Iterator<Map.Entry<String, JsonNode>> it = groups.properties().iterator();
+        it.hasNext(); ) {
       Map.Entry<String, JsonNode> e = it.next();
       String groupWhere = where + " config_groups." + e.getKey();
       String groupFormat = CheckpointJson.text(e.getValue(), "format", format, groupWhere);
-      QuantizationArgs a = parseGroup(e.getValue(), groupFormat, modelDtype(config, where), groupWhere);
+      QuantizationArgs a =
+          parseGroup(e.getValue(), groupFormat, modelDtype(config, where), groupWhere);
       if (args == null) {
         args = a;
         firstGroup = e.getKey();
@@ -146,10 +166,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     }
   }
 
-  private static QuantizationArgs parseGroup(JsonNode group, String format, DType dtype, String where) {
+  private static QuantizationArgs parseGroup(
+      JsonNode group, String format, DType dtype, String where) {
     JsonNode w = group.get("weights");
     if (w == null || !w.isObject()) {
-      throw new CheckpointException(where + ": 'weights' is missing; expected the weight quantization");
+      throw new CheckpointException(
+          where + ": 'weights' is missing; expected the weight quantization");
     }
     int bits = CheckpointJson.integer(w, "num_bits", null, where + ".weights");
     if (bits != 4) {
@@ -161,7 +183,8 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
       throw new CheckpointException(where + ".weights: type is '" + type + "', expected 'int'");
     }
     boolean symmetric = CheckpointJson.bool(w, "symmetric", true, where + ".weights");
-    String strategy = CheckpointJson.text(w, "strategy", "group", where + ".weights");
+    String strategy =
+        CheckpointJson.text(w, "strategy", "group", where + ".weights").toLowerCase(Locale.ROOT);
     int groupSize;
     switch (strategy) {
       case "group" -> groupSize = CheckpointJson.integer(w, "group_size", null, where + ".weights");
@@ -174,8 +197,7 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
       throw new CheckpointException(
           where + ".weights: group_size is " + groupSize + ", expected a positive number or -1");
     }
-    String actorder = CheckpointJson.text(w, "actorder", null, where + ".weights");
-    boolean actOrder = "group".equals(actorder);
+    boolean actOrder = actOrder(w, where + ".weights");
 
     JsonNode in = group.get("input_activations");
     QuantScheme scheme;
@@ -183,7 +205,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
       scheme = QuantScheme.W4A16;
       if (format != null && !FORMAT_PACKED.equals(format)) {
         throw new CheckpointException(
-            where + ": format is '" + format + "', expected '" + FORMAT_PACKED + "' for int4 weights with floating-point activations");
+            where
+                + ": format is '"
+                + format
+                + "', expected '"
+                + FORMAT_PACKED
+                + "' for int4 weights with floating-point activations");
       }
     } else {
       int aBits = CheckpointJson.integer(in, "num_bits", null, where + ".input_activations");
@@ -205,11 +232,46 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
             where + ".weights: W4A8 needs symmetric int4 weights, but symmetric is false");
       }
       if (actOrder) {
-        throw new CheckpointException(where + ".weights: W4A8 checkpoints have no act-order (actorder 'group')");
+        throw new CheckpointException(
+            where + ".weights: W4A8 checkpoints have no act-order (actorder 'group')");
       }
       scheme = QuantScheme.W4A8;
     }
     return new QuantizationArgs(scheme, symmetric, groupSize, actOrder, dtype);
+  }
+
+  /**
+   * Whether {@code actorder} asks for act-order groups, read as compressed-tensors reads it: {@code
+   * "group"} (alias {@code "dynamic"}) or {@code true} means a {@code weight_g_idx} per layer;
+   * {@code "weight"} (alias {@code "static"}) only reordered the weight while quantizing, so there
+   * is no g_idx; null and {@code false} mean none. Case is ignored. Anything else is refused rather
+   * than read as "none", which would silently drop a g_idx.
+   */
+  private static boolean actOrder(JsonNode weights, String where) {
+    JsonNode v = weights.get("actorder");
+    if (v == null || v.isNull()) {
+      return false;
+    }
+    if (v.isBoolean()) {
+      return v.booleanValue();
+    }
+    if (v.isTextual()) {
+      switch (v.textValue().toLowerCase(Locale.ROOT)) {
+        case "group", "dynamic" -> {
+          return true;
+        }
+        case "weight", "static" -> {
+          return false;
+        }
+        default -> {}
+      }
+    }
+    throw new CheckpointException(
+        where
+            + ": actorder is "
+            + v
+            + ", expected \"group\" (or \"dynamic\"), \"weight\" (or \"static\"), true, false or"
+            + " null");
   }
 
   public Path directory() {
@@ -234,8 +296,12 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     return readLayer(tensors, name, args);
   }
 
-  /** Reads the layer whose tensors are named {@code prefix.weight_packed} (and so on) in {@code source}. */
-  public static QuantizedLinear readLayer(TensorSource source, String prefix, QuantizationArgs args) {
+  /**
+   * Reads the layer whose tensors are named {@code prefix.weight_packed} (and so on) in {@code
+   * source}.
+   */
+  public static QuantizedLinear readLayer(
+      TensorSource source, String prefix, QuantizationArgs args) {
     return readLayer(LayerTensors.withPrefix(source, prefix), args);
   }
 
@@ -244,46 +310,67 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
   }
 
   private static QuantizedLinear readW4A16(LayerTensors t, QuantizationArgs args) {
-    TensorView packed = t.get("weight_packed", null, null, SafetensorsDType.I32);
-    if (packed.rank() != 2) {
-      throw t.error("weight_packed has rank " + packed.rank() + ", expected 2: [N, K/8]");
-    }
+    TensorView packed = t.get("weight_packed", null, null, "", SafetensorsDType.I32);
+    t.requireRank("weight_packed", packed, 2, "[N, K/8]");
     int n = Math.toIntExact(packed.dim(0));
     int k = Math.toIntExact(packed.dim(1) * Int4Layout.PACK);
+    String kFrom = "weight_packed [N, K/8] = " + Arrays.toString(packed.shape());
     if (t.has("weight_shape")) {
-      TensorView ws = t.get("weight_shape", new long[] {2}, "[2]", SafetensorsDType.I64, SafetensorsDType.I32);
+      TensorView ws =
+          t.get(
+              "weight_shape",
+              new long[] {2},
+              "[2]",
+              "",
+              SafetensorsDType.I64,
+              SafetensorsDType.I32);
       long[] shape =
           ws.dtype() == SafetensorsDType.I64
               ? ws.toLongArray()
-              : java.util.Arrays.stream(ws.toIntArray()).asLongStream().toArray();
+              : Arrays.stream(ws.toIntArray()).asLongStream().toArray();
       if (shape[0] != n || (shape[1] + Int4Layout.PACK - 1) / Int4Layout.PACK != packed.dim(1)) {
         throw t.error(
-            "weight_shape is [" + shape[0] + ", " + shape[1] + "], but weight_packed [N, K/8] is ["
-                + n + ", " + packed.dim(1) + "]");
+            "weight_shape is ["
+                + shape[0]
+                + ", "
+                + shape[1]
+                + "], but "
+                + kFrom
+                + " (in "
+                + ws.source()
+                + ")");
       }
       if (shape[1] % Int4Layout.PACK != 0) {
         throw t.error(
             "K = "
                 + shape[1]
-                + " is not a multiple of 8: the kernels need whole int32 words of 8 codes along K");
+                + " (weight_shape) is not a multiple of 8: the kernels need whole int32 words of 8"
+                + " codes along K");
       }
     }
-    int g = groupSize(t, args.groupSize(), k);
+    int g = groupSize(t, args.groupSize(), k, kFrom);
     int groups = k / g;
     String dims = " for K=" + k + ", N=" + n + ", G=" + g;
-    float[] scalesNG = t.floats("weight_scale", new long[] {n, groups}, "[N, K/G]" + dims);
+    float[] scalesNG = t.floats("weight_scale", new long[] {n, groups}, "[N, K/G]", dims);
     PackedInt4Matrix zeros = null;
     if (!args.symmetric()) {
       if (!t.has("weight_zero_point")) {
-        throw t.error(
-            "the config is asymmetric (symmetric: false) but tensor weight_zero_point is missing");
+        throw t.missing("weight_zero_point", "the config is asymmetric (symmetric: false)");
       }
-      requireMultipleOf8(t, n, "N");
-      int[] z = t.ints("weight_zero_point", new long[] {n / 8, groups}, "[N/8, K/G]" + dims);
+      requireMultipleOf8(t, n, "N", "zero points are packed 8 per int32 word along N");
+      int[] z = t.ints("weight_zero_point", new long[] {n / 8, groups}, "[N/8, K/G]", dims);
       zeros = new PackedInt4Matrix(Int4Layout.N8_K, groups, n, z);
     }
-    int[] gIdx = args.actOrder() ? LayerTensors.nonTrivialGIdx(t.ints("weight_g_idx", new long[] {k}, "[K]"), g) : null;
-    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
+    int[] gIdx = null;
+    if (args.actOrder()) {
+      if (!t.has("weight_g_idx")) {
+        throw t.missing("weight_g_idx", "the config uses act-order (actorder: group)");
+      }
+      gIdx =
+          LayerTensors.nonTrivialGIdx(
+              t.ints("weight_g_idx", new long[] {k}, "[K]", " for K=" + k), g);
+    }
+    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]", " for N=" + n) : null;
     try {
       LinearLayerConfig c =
           LinearLayerConfig.of(
@@ -297,62 +384,103 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
               gIdx != null,
               QuantScheme.W4A16);
       PackedInt4Matrix weight = new PackedInt4Matrix(Int4Layout.N_K8, k, n, packed.toIntArray());
-      return new QuantizedLinear(c, weight, MatrixTranspose.of(scalesNG, n, groups), zeros, gIdx, bias);
+      return new QuantizedLinear(
+          c, weight, MatrixTranspose.of(scalesNG, n, groups), zeros, gIdx, bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
   }
 
   private static QuantizedLinear readW4A8(LayerTensors t, QuantizationArgs args) {
-    TensorView w = t.get("weight", null, null, SafetensorsDType.I8);
-    if (w.rank() != 2) {
-      throw t.error("weight has rank " + w.rank() + ", expected 2: [N, K]");
-    }
+    TensorView w = t.get("weight", null, null, "", SafetensorsDType.I8);
+    t.requireRank("weight", w, 2, "[N, K]");
     int n = Math.toIntExact(w.dim(0));
     int k = Math.toIntExact(w.dim(1));
-    requireMultipleOf8(t, k, "K");
-    int g = groupSize(t, args.groupSize(), k);
+    requireMultipleOf8(t, k, "K", "the kernels pack 8 int4 codes per int32 word along K");
+    int g = groupSize(t, args.groupSize(), k, "weight [N, K] = " + Arrays.toString(w.shape()));
     int groups = k / g;
     byte[] values = w.toByteArray();
     for (int i = 0; i < values.length; i++) {
       if (values[i] < -8 || values[i] > 7) {
         throw t.error(
-            "weight[" + i / k + ", " + i % k + "] = " + values[i] + ", expected an int4 value in [-8, 7]");
+            "weight["
+                + i / k
+                + ", "
+                + i % k
+                + "] = "
+                + values[i]
+                + ", expected an int4 value in [-8, 7] (in "
+                + w.source()
+                + ")");
       }
     }
     float[] scalesNG =
-        t.floats("weight_scale", new long[] {n, groups}, "[N, K/G] for K=" + k + ", N=" + n + ", G=" + g);
-    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
+        t.floats(
+            "weight_scale",
+            new long[] {n, groups},
+            "[N, K/G]",
+            " for K=" + k + ", N=" + n + ", G=" + g);
+    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]", " for N=" + n) : null;
     try {
       // vLLM's W4A8 scheme resolves a group size of -1 to K before kernel selection.
       LinearLayerConfig c =
-          LinearLayerConfig.of(t.layer(), k, n, ScalarType.INT4, args.modelDtype(), g, false, false, QuantScheme.W4A8);
+          LinearLayerConfig.of(
+              t.layer(),
+              k,
+              n,
+              ScalarType.INT4,
+              args.modelDtype(),
+              g,
+              false,
+              false,
+              QuantScheme.W4A8);
       PackedInt4Matrix weight = PackedInt4Matrix.fromInt8NK(Int4Layout.N_K8, k, n, values, 8);
-      return new QuantizedLinear(c, weight, MatrixTranspose.of(scalesNG, n, groups), null, null, bias);
+      return new QuantizedLinear(
+          c, weight, MatrixTranspose.of(scalesNG, n, groups), null, null, bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
   }
 
-  private static int groupSize(LayerTensors t, int groupSize, int k) {
+  /**
+   * The group size with -1 resolved to K, checked to divide K ({@code kFrom} says where K is from).
+   */
+  private static int groupSize(LayerTensors t, int groupSize, int k, String kFrom) {
     int g = groupSize == -1 ? k : groupSize;
     if (k % g != 0) {
-      throw t.error("K = " + k + " is not divisible by the group size " + g);
+      throw t.error(
+          "K = " + k + " (from " + kFrom + ") is not divisible by the config's group size " + g);
     }
     return g;
   }
 
-  private static void requireMultipleOf8(LayerTensors t, int value, String what) {
+  private static void requireMultipleOf8(LayerTensors t, int value, String what, String why) {
     if (value % Int4Layout.PACK != 0) {
-      throw t.error(what + " = " + value + " is not a multiple of 8 (8 int4 codes per int32 word)");
+      throw t.error(what + " = " + value + " is not a multiple of 8: " + why);
     }
   }
 
   /**
-   * Writes {@code layers} as a compressed-tensors checkpoint into {@code dir}: {@code config.json} and
-   * the weights, in one file or split into {@code shards} files with an index.
+   * Writes {@code layers} as a compressed-tensors checkpoint into {@code dir}: {@code config.json}
+   * and the weights, in one file or split into {@code shards} files with an index.
+   *
+   * @param shards number of safetensors files, from 1 to the number of layers (each file holds at
+   *     least one whole layer)
+   * @throws IllegalArgumentException if {@code shards} is out of range or a layer does not match
+   *     {@code args} (scheme, zero points, group size, act-order, activation dtype)
    */
-  public static void write(Path dir, QuantizationArgs args, List<QuantizedLinear> layers, int shards) {
+  public static void write(
+      Path dir, QuantizationArgs args, List<QuantizedLinear> layers, int shards) {
+    if (shards < 1 || shards > Math.max(1, layers.size())) {
+      throw new IllegalArgumentException(
+          "shards should be between 1 and the number of layers ("
+              + layers.size()
+              + "), but was "
+              + shards);
+    }
+    for (QuantizedLinear l : layers) {
+      checkMatches(l, args);
+    }
     ObjectNode config = CheckpointJson.newObject();
     config.put("torch_dtype", args.modelDtype().torchName());
     ObjectNode q = config.putObject("quantization_config");
@@ -398,7 +526,6 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
     }
     for (int i = 0; i < layers.size(); i++) {
       QuantizedLinear l = layers.get(i);
-      checkMatches(l, args);
       SafetensorsWriter out = files.get(i * shards / layers.size());
       String p = l.config().layer() + ".";
       int k = l.config().k();
@@ -419,7 +546,11 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
           out.addInts(p + "weight_g_idx", new long[] {k}, LayerTensors.gIdxOrDefault(l));
         }
       }
-      out.addFloats(p + "weight_scale", dt, new long[] {n, groups}, MatrixTranspose.of(l.scales(), groups, n));
+      out.addFloats(
+          p + "weight_scale",
+          dt,
+          new long[] {n, groups},
+          MatrixTranspose.of(l.scales(), groups, n));
       if (l.bias() != null) {
         out.addFloats(p + "bias", dt, new long[] {n}, l.bias());
       }
@@ -431,11 +562,15 @@ public final class CompressedTensorsCheckpoint implements AutoCloseable {
   private static void checkMatches(QuantizedLinear l, QuantizationArgs args) {
     LinearLayerConfig c = l.config();
     boolean groupMatches =
-        args.groupSize() == c.groupSize() || (args.scheme() == QuantScheme.W4A8 && args.groupSize() == -1 && c.groupSize() == c.k());
+        args.groupSize() == c.groupSize()
+            || (args.scheme() == QuantScheme.W4A8
+                && args.groupSize() == -1
+                && c.groupSize() == c.k());
     if (c.scheme() != args.scheme()
         || c.zeroPoints() == args.symmetric()
         || !groupMatches
-        || (c.hasGIdx() && !args.actOrder())) {
+        || (c.hasGIdx() && !args.actOrder())
+        || c.actType() != args.modelDtype()) {
       throw new IllegalArgumentException(
           "layer " + c.layer() + " (" + c.describe() + ") does not match the checkpoint's " + args);
     }

@@ -27,12 +27,13 @@ import java.util.List;
  *   g_idx    I32   [K]         group of each input feature; used only with desc_act (act-order)
  * </pre>
  *
- * Symmetric layers are {@code uint4b8}: the zero is the constant 8 and {@code qzeros} is ignored, as vLLM
- * does. Asymmetric layers are {@code uint4} with zero points; a v1 file's zeros get 1 added back (mod
- * 16) per nibble, a v2 file's are used as stored.
+ * Symmetric layers are {@code uint4b8}: the zero is the constant 8 and {@code qzeros} is ignored,
+ * as vLLM does. Asymmetric layers are {@code uint4} with zero points; a v1 file's zeros get 1 added
+ * back (mod 16) per nibble, a v2 file's are used as stored.
  */
 public final class GptqCheckpoint implements AutoCloseable {
   public static final String QUANTIZE_CONFIG = "quantize_config.json";
+  static final String QUANT_METHOD = "gptq";
   static final String FORMAT_V1 = "gptq";
   static final String FORMAT_V2 = "gptq_v2";
 
@@ -60,25 +61,40 @@ public final class GptqCheckpoint implements AutoCloseable {
   public static GptqCheckpoint open(Path dir) {
     Path qc = dir.resolve(QUANTIZE_CONFIG);
     Path cfg = dir.resolve("config.json");
-    JsonNode modelConfig = Files.isRegularFile(cfg) ? CheckpointJson.read(cfg) : CheckpointJson.newObject();
+    JsonNode modelConfig =
+        Files.isRegularFile(cfg) ? CheckpointJson.read(cfg) : CheckpointJson.newObject();
     JsonNode quant;
     String where;
     if (Files.isRegularFile(qc)) {
       quant = CheckpointJson.read(qc);
       where = qc.toString();
+      // quantize_config.json often omits quant_method; when present it must say GPTQ (AWQ, for one,
+      // packs qweight along N and would be misread).
+      String method = CheckpointJson.text(quant, "quant_method", QUANT_METHOD, where);
+      if (!QUANT_METHOD.equals(method)) {
+        throw new CheckpointException(
+            where + ": quant_method is '" + method + "', expected '" + QUANT_METHOD + "'");
+      }
     } else if (modelConfig.has("quantization_config")) {
       quant = modelConfig.get("quantization_config");
       where = cfg + " quantization_config";
       String method = CheckpointJson.text(quant, "quant_method", null, where);
-      if (!"gptq".equals(method)) {
-        throw new CheckpointException(where + ": quant_method is '" + method + "', expected 'gptq'");
+      if (!QUANT_METHOD.equals(method)) {
+        throw new CheckpointException(
+            where + ": quant_method is '" + method + "', expected '" + QUANT_METHOD + "'");
       }
     } else {
       throw new CheckpointException(
-          "no " + QUANTIZE_CONFIG + " in " + dir + " and no quantization_config in its config.json:"
+          "no "
+              + QUANTIZE_CONFIG
+              + " in "
+              + dir
+              + " and no quantization_config in its config.json:"
               + " expected a GPTQ checkpoint");
     }
-    Config c = parseConfig(quant, CompressedTensorsCheckpoint.modelDtype(modelConfig, cfg.toString()), where);
+    Config c =
+        parseConfig(
+            quant, CompressedTensorsCheckpoint.modelDtype(modelConfig, cfg.toString()), where);
     return new GptqCheckpoint(dir, c, SafetensorsCheckpoint.open(dir));
   }
 
@@ -86,20 +102,31 @@ public final class GptqCheckpoint implements AutoCloseable {
   public static Config parseConfig(JsonNode q, DType dtype, String where) {
     int bits = CheckpointJson.integer(q, "bits", null, where);
     if (bits != 4) {
-      throw new CheckpointException(where + ": bits is " + bits + ", expected 4 (q4spark runs int4 weights)");
+      throw new CheckpointException(
+          where + ": bits is " + bits + ", expected 4 (q4spark runs int4 weights)");
     }
     int groupSize = CheckpointJson.integer(q, "group_size", -1, where);
     if (groupSize == 0 || groupSize < -1) {
-      throw new CheckpointException(where + ": group_size is " + groupSize + ", expected a positive number or -1");
+      throw new CheckpointException(
+          where + ": group_size is " + groupSize + ", expected a positive number or -1");
     }
     boolean descAct = CheckpointJson.bool(q, "desc_act", false, where);
     boolean sym = CheckpointJson.bool(q, "sym", true, where);
     String format = CheckpointJson.text(q, "checkpoint_format", FORMAT_V1, where);
     if (!FORMAT_V1.equals(format) && !FORMAT_V2.equals(format)) {
       throw new CheckpointException(
-          where + ": checkpoint_format is '" + format + "', expected '" + FORMAT_V1 + "' or '" + FORMAT_V2 + "'");
+          where
+              + ": checkpoint_format is '"
+              + format
+              + "', expected '"
+              + FORMAT_V1
+              + "' or '"
+              + FORMAT_V2
+              + "'");
     }
-    return new Config(new QuantizationArgs(QuantScheme.W4A16, sym, groupSize, descAct, dtype), FORMAT_V2.equals(format));
+    return new Config(
+        new QuantizationArgs(QuantScheme.W4A16, sym, groupSize, descAct, dtype),
+        FORMAT_V2.equals(format));
   }
 
   public Path directory() {
@@ -116,7 +143,8 @@ public final class GptqCheckpoint implements AutoCloseable {
 
   public QuantizedLinear layer(String name) {
     if (!layers.contains(name)) {
-      throw new CheckpointException("layer " + name + " is not a GPTQ layer of " + directory + "; layers: " + layers);
+      throw new CheckpointException(
+          "layer " + name + " is not a GPTQ layer of " + directory + "; layers: " + layers);
     }
     return readLayer(LayerTensors.withPrefix(tensors, name), config);
   }
@@ -126,31 +154,41 @@ public final class GptqCheckpoint implements AutoCloseable {
    * {@code qzeros}, {@code scales}, {@code g_idx}, {@code bias}) to the names in the source.
    */
   public static QuantizedLinear readLayer(
-      TensorSource source, String layer, java.util.function.UnaryOperator<String> nameOf, Config config) {
+      TensorSource source,
+      String layer,
+      java.util.function.UnaryOperator<String> nameOf,
+      Config config) {
     return readLayer(new LayerTensors(source, layer, nameOf), config);
   }
 
   static QuantizedLinear readLayer(LayerTensors t, Config config) {
     QuantizationArgs args = config.args();
-    TensorView qweight = t.get("qweight", null, null, SafetensorsDType.I32);
-    if (qweight.rank() != 2) {
-      throw t.error("qweight has rank " + qweight.rank() + ", expected 2: [K/8, N]");
-    }
+    TensorView qweight = t.get("qweight", null, null, "", SafetensorsDType.I32);
+    t.requireRank("qweight", qweight, 2, "[K/8, N]");
     int k = Math.toIntExact(qweight.dim(0) * Int4Layout.PACK);
     int n = Math.toIntExact(qweight.dim(1));
     int g = args.groupSize() == -1 ? k : args.groupSize();
     if (k % g != 0) {
-      throw t.error("K = " + k + " is not divisible by the group size " + g);
+      throw t.error(
+          "K = "
+              + k
+              + " (from qweight [K/8, N] = "
+              + Arrays.toString(qweight.shape())
+              + ") is not divisible by the config's group size "
+              + g);
     }
     int groups = k / g;
     String dims = " for K=" + k + ", N=" + n + ", G=" + g;
-    float[] scales = t.floats("scales", new long[] {groups, n}, "[K/G, N]" + dims);
+    float[] scales = t.floats("scales", new long[] {groups, n}, "[K/G, N]", dims);
     PackedInt4Matrix zeros = null;
     if (!args.symmetric()) {
       if (n % Int4Layout.PACK != 0) {
-        throw t.error("N = " + n + " is not a multiple of 8 (8 zero codes per int32 word)");
+        throw t.error(
+            "N = "
+                + n
+                + " is not a multiple of 8: asymmetric qzeros are packed 8 per int32 word along N");
       }
-      int[] z = t.ints("qzeros", new long[] {groups, n / 8}, "[K/G, N/8]" + dims);
+      int[] z = t.ints("qzeros", new long[] {groups, n / 8}, "[K/G, N/8]", dims);
       zeros = new PackedInt4Matrix(Int4Layout.K_N8, groups, n, z);
       if (!config.v2()) {
         // GPTQ v1 stores zero - 1; its dequantization adds the 1 back, modulo the 4-bit range.
@@ -159,11 +197,11 @@ public final class GptqCheckpoint implements AutoCloseable {
     }
     int[] gIdx = null;
     if (args.actOrder() && t.has("g_idx")) {
-      gIdx = LayerTensors.nonTrivialGIdx(t.ints("g_idx", new long[] {k}, "[K]"), g);
+      gIdx = LayerTensors.nonTrivialGIdx(t.ints("g_idx", new long[] {k}, "[K]", " for K=" + k), g);
     } else if (args.actOrder()) {
-      throw t.error("desc_act is true but tensor g_idx is missing");
+      throw t.missing("g_idx", "desc_act is true (act-order)");
     }
-    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]") : null;
+    float[] bias = t.has("bias") ? t.floats("bias", new long[] {n}, "[N]", " for N=" + n) : null;
     try {
       LinearLayerConfig c =
           LinearLayerConfig.of(
@@ -177,17 +215,27 @@ public final class GptqCheckpoint implements AutoCloseable {
               gIdx != null,
               QuantScheme.W4A16);
       return new QuantizedLinear(
-          c, new PackedInt4Matrix(Int4Layout.K8_N, k, n, qweight.toIntArray()), scales, zeros, gIdx, bias);
+          c,
+          new PackedInt4Matrix(Int4Layout.K8_N, k, n, qweight.toIntArray()),
+          scales,
+          zeros,
+          gIdx,
+          bias);
     } catch (IllegalArgumentException e) {
       throw t.invalid(e);
     }
   }
 
   /**
-   * Writes {@code layers} as a GPTQ checkpoint: {@code quantize_config.json}, {@code config.json} and
-   * one safetensors file. Symmetric layers get the qzeros a GPTQ writer stores (7 in v1, 8 in v2).
+   * Writes {@code layers} as a GPTQ checkpoint: {@code quantize_config.json}, {@code config.json}
+   * and one safetensors file. Symmetric layers get the qzeros a GPTQ writer stores (7 in v1, 8 in
+   * v2).
+   *
+   * @throws IllegalArgumentException if a layer does not match {@code args} (scheme, zero points,
+   *     group size, act-order, activation dtype)
    */
-  public static void write(Path dir, QuantizationArgs args, boolean v2, List<QuantizedLinear> layers) {
+  public static void write(
+      Path dir, QuantizationArgs args, boolean v2, List<QuantizedLinear> layers) {
     ObjectNode qc = CheckpointJson.newObject();
     qc.put("bits", 4);
     qc.put("group_size", args.groupSize());
@@ -197,16 +245,20 @@ public final class GptqCheckpoint implements AutoCloseable {
     ObjectNode config = CheckpointJson.newObject();
     config.put("torch_dtype", args.modelDtype().torchName());
     ObjectNode q = config.putObject("quantization_config");
-    q.put("quant_method", "gptq");
+    q.put("quant_method", QUANT_METHOD);
     q.setAll(qc.deepCopy());
 
     SafetensorsWriter out = new SafetensorsWriter().metadata("format", "pt");
     SafetensorsDType dt = SafetensorsDType.of(args.modelDtype());
     for (QuantizedLinear l : layers) {
       LinearLayerConfig c = l.config();
-      if (c.scheme() != QuantScheme.W4A16 || c.zeroPoints() == args.symmetric() || c.groupSize() != args.groupSize()
-          || (c.hasGIdx() && !args.actOrder())) {
-        throw new IllegalArgumentException("layer " + c.layer() + " (" + c.describe() + ") does not match " + args);
+      if (c.scheme() != QuantScheme.W4A16
+          || c.zeroPoints() == args.symmetric()
+          || c.groupSize() != args.groupSize()
+          || (c.hasGIdx() && !args.actOrder())
+          || c.actType() != args.modelDtype()) {
+        throw new IllegalArgumentException(
+            "layer " + c.layer() + " (" + c.describe() + ") does not match " + args);
       }
       String p = c.layer() + ".";
       int groups = c.numGroups();

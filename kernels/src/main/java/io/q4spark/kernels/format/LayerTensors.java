@@ -23,10 +23,14 @@ final class LayerTensors {
     this.fullName = fullName;
   }
 
-  /** Tensors named {@code prefix + "." + shortName}, or {@code shortName} when the prefix is empty. */
+  /**
+   * Tensors named {@code prefix + "." + shortName}, or {@code shortName} when the prefix is empty.
+   */
   static LayerTensors withPrefix(TensorSource source, String prefix) {
     return new LayerTensors(
-        source, prefix.isEmpty() ? "(unnamed)" : prefix, n -> prefix.isEmpty() ? n : prefix + "." + n);
+        source,
+        prefix.isEmpty() ? "(unnamed)" : prefix,
+        n -> prefix.isEmpty() ? n : prefix + "." + n);
   }
 
   String layer() {
@@ -45,8 +49,25 @@ final class LayerTensors {
     return source.tensor(name);
   }
 
-  /** The tensor, checked to be one of {@code dtypes} and of shape {@code expected}. */
-  TensorView get(String shortName, long[] expected, String formula, SafetensorsDType... dtypes) {
+  /** A required tensor is absent; {@code why} says what requires it. */
+  CheckpointException missing(String shortName, String why) {
+    return error(
+        why
+            + ", but tensor '"
+            + fullName.apply(shortName)
+            + "' is missing from "
+            + source.describe());
+  }
+
+  /**
+   * The tensor, checked to be one of {@code dtypes} and, unless {@code expected} is null, of shape
+   * {@code expected}.
+   *
+   * @param formula the shape in symbols, such as {@code [N, K/G]}
+   * @param dims the sizes the symbols stand for, such as {@code " for K=256, N=24, G=64"}, or ""
+   */
+  TensorView get(
+      String shortName, long[] expected, String formula, String dims, SafetensorsDType... dtypes) {
     TensorView t = get(shortName);
     if (Arrays.stream(dtypes).noneMatch(d -> d == t.dtype())) {
       throw error(
@@ -68,6 +89,7 @@ final class LayerTensors {
               + formula
               + " = "
               + Arrays.toString(expected)
+              + dims
               + " (in "
               + t.source()
               + ")");
@@ -75,18 +97,44 @@ final class LayerTensors {
     return t;
   }
 
-  int[] ints(String shortName, long[] expected, String formula) {
-    return get(shortName, expected, formula, SafetensorsDType.I32).toIntArray();
+  /** Checks the rank of a tensor whose sizes define the layer's shape. */
+  void requireRank(String shortName, TensorView t, int rank, String formula) {
+    if (t.rank() != rank) {
+      throw error(
+          shortName
+              + " has shape "
+              + Arrays.toString(t.shape())
+              + " (rank "
+              + t.rank()
+              + "), expected rank "
+              + rank
+              + ": "
+              + formula
+              + " (in "
+              + t.source()
+              + ")");
+    }
   }
 
-  float[] floats(String shortName, long[] expected, String formula) {
-    return get(shortName, expected, formula, SafetensorsDType.F16, SafetensorsDType.BF16, SafetensorsDType.F32)
+  int[] ints(String shortName, long[] expected, String formula, String dims) {
+    return get(shortName, expected, formula, dims, SafetensorsDType.I32).toIntArray();
+  }
+
+  float[] floats(String shortName, long[] expected, String formula, String dims) {
+    return get(
+            shortName,
+            expected,
+            formula,
+            dims,
+            SafetensorsDType.F16,
+            SafetensorsDType.BF16,
+            SafetensorsDType.F32)
         .toFloatArray();
   }
 
   /**
-   * The act-order map, or null when it is the default {@code k / G} (then a kernel without act-order
-   * support computes the same result).
+   * The act-order map, or null when it is the default {@code k / G} (then a kernel without
+   * act-order support computes the same result).
    */
   static int[] nonTrivialGIdx(int[] gIdx, int groupSize) {
     for (int k = 0; k < gIdx.length; k++) {
