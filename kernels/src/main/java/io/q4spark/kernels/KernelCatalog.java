@@ -7,11 +7,11 @@ import java.util.List;
  * reaches it: a backend whose library or JVM module is missing disables itself and says why,
  * without touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
  *
- * <p>Order: faster kernels first. The Vector API kernel streams packed weights once per call for small
- * M and runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel reuses each dequantized weight tile across
- * a block of rows, so it is preferred to the reference, which dequantizes every weight for every
- * row. The scalar references come last: they accept the widest range of layers and are the
- * specification.
+ * <p>Order: faster kernels first. The Vector API kernel streams packed weights once per call for
+ * small M and runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel
+ * reuses each dequantized weight tile across a block of rows, so it is preferred to the reference,
+ * which dequantizes every weight for every row. The scalar references come last: they accept the
+ * widest range of layers and are the specification.
  */
 public final class KernelCatalog {
   private KernelCatalog() {}
@@ -26,7 +26,10 @@ public final class KernelCatalog {
     }
   }
 
-  /** The Vector API, incubating in Java 25: the JVM needs {@code --add-modules jdk.incubator.vector}. */
+  /**
+   * The Vector API, incubating in Java 25: the JVM needs {@code --add-modules
+   * jdk.incubator.vector}.
+   */
   static final String VECTOR_MODULE = "jdk.incubator.vector";
 
   public static final List<Entry> PRIORITY =

@@ -4,10 +4,10 @@ import io.q4spark.kernels.repack.Int4Layout;
 import io.q4spark.kernels.repack.PackedInt4Matrix;
 
 /**
- * One quantized linear layer as read from a checkpoint, before any kernel repacks it: the weight codes
- * in whatever layout the checkpoint stored them, the scales as [numGroups, N] (group-major, the
- * kernels' order), zero points, act-order {@code g_idx} and bias. The constructor checks everything
- * a kernel relies on, once, and names the layer in every message.
+ * One quantized linear layer as read from a checkpoint, before any kernel repacks it: the weight
+ * codes in whatever layout the checkpoint stored them, the scales as [numGroups, N] (group-major,
+ * the kernels' order), zero points, act-order {@code g_idx} and bias. The constructor checks
+ * everything a kernel relies on, once, and names the layer in every message.
  *
  * <p>Value of weight (k, n), in exact integers before the scale:
  *
@@ -17,8 +17,8 @@ import io.q4spark.kernels.repack.PackedInt4Matrix;
  *   w(k, n) = (weight.code(k, n) - z(g(k), n)) * scales[g(k) * N + n]
  * </pre>
  *
- * For {@code int4} (W4A8) weights the stored codes are {@code value + 8}, as vLLM's XPU kernel packs
- * them, so the zero is 8 there too; see {@link #codeZero}.
+ * For {@code int4} (W4A8) weights the stored codes are {@code value + 8}, as vLLM's XPU kernel
+ * packs them, so the zero is 8 there too; see {@link #codeZero}.
  *
  * @param config the layer configuration
  * @param weight [K, N] codes in a checkpoint or kernel layout
@@ -161,8 +161,7 @@ public record QuantizedLinear(
 
   /** The integer value {@code code - zero} of weight (k, n). */
   public int value(int k, int n) {
-    int zero =
-        zeros != null ? zeros.code(group(k), n) : codeZero(config.weightType());
+    int zero = zeros != null ? zeros.code(group(k), n) : codeZero(config.weightType());
     return weight.code(k, n) - zero;
   }
 

@@ -15,12 +15,12 @@ class KernelSelectorTest {
   }
 
   @Test
-  void picksTheTiledKernelForASeedShapedLayerAndLogsEveryCandidate() {
+  void picksTheFirstKernelThatAcceptsASeedShapedLayer() {
     KernelSelection s =
         KernelSelector.select(
             config(4096, 4096, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
             KernelOptions.defaults());
-    assertEquals("TiledW4A16Kernel", s.chosen().name());
+    assertEquals("SimdW4A16Kernel", s.chosen().name());
     assertEquals(1, s.outcomes().size());
     assertTrue(s.describe().startsWith("layer model.layers.0.mlp.down_proj W4A16 K=4096 N=4096"));
   }
@@ -78,16 +78,17 @@ class KernelSelectorTest {
   }
 
   @Test
-  void actOrderFallsBackToTheReferenceWithTheReasonRecorded() {
+  void actOrderFallsBackWithTheReasonRecorded() {
     KernelSelection s =
         KernelSelector.select(
             config(256, 256, ScalarType.UINT4B8, DType.BF16, 32, false, true, QuantScheme.W4A16),
-            KernelOptions.defaults());
+            KernelOptions.defaults().withDisabled("SimdW4A16Kernel", "test"));
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
+    assertEquals("SimdW4A16Kernel disabled by test", s.rejections().get(0).reason());
     assertEquals(
         "TiledW4A16Kernel cannot implement due to: Activation reordering (g_idx) is not supported"
             + " by TiledW4A16Kernel",
-        s.rejections().get(0).reason());
+        s.rejections().get(1).reason());
   }
 
   @Test
@@ -98,7 +99,7 @@ class KernelSelectorTest {
             KernelOptions.defaults());
     assertEquals("ScalarW4A8Kernel", s.chosen().name());
     assertEquals(
-        "TiledW4A16Kernel cannot implement due to: TiledW4A16Kernel implements W4A16"
+        "SimdW4A16Kernel cannot implement due to: SimdW4A16Kernel implements W4A16"
             + " (floating-point activations), the layer is W4A8",
         s.rejections().get(0).reason());
   }
@@ -107,14 +108,17 @@ class KernelSelectorTest {
   void denyListIsHonouredAndNamesItsSource() {
     KernelOptions o =
         KernelOptions.defaults()
-            .withDisabled(" TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
+            .withDisabled(
+                " SimdW4A16Kernel, TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
     KernelSelection s =
         KernelSelector.select(
             config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
             o);
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
     assertEquals(
-        "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(0).reason());
+        "SimdW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(0).reason());
+    assertEquals(
+        "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(1).reason());
   }
 
   @Test
@@ -150,6 +154,8 @@ class KernelSelectorTest {
         "Failed to find a kernel that can implement the W4A16 linear layer"
             + " model.layers.0.mlp.down_proj W4A16 K=256 N=252 weight=uint4b8 act=float16 group=128."
             + " Reasons: \n"
+            + "SimdW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
+            + " (8 int4 values packed per int32)\n"
             + "TiledW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
             + "ScalarW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
@@ -157,7 +163,7 @@ class KernelSelectorTest {
             + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16",
         e.getMessage());
-    assertEquals(3, e.outcomes().size());
+    assertEquals(4, e.outcomes().size());
   }
 
   @Test
@@ -169,10 +175,12 @@ class KernelSelectorTest {
             IllegalArgumentException.class,
             () ->
                 KernelSelector.select(
-                    c, new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null, 1)));
+                    c,
+                    new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null, 1)));
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
-            + " names from [TiledW4A16Kernel, ScalarW4A16Kernel, ScalarW4A8Kernel]",
+            + " names from [SimdW4A16Kernel, TiledW4A16Kernel, ScalarW4A16Kernel,"
+            + " ScalarW4A8Kernel]",
         e.getMessage());
     assertFalse(KernelCatalog.names().contains("TritonW4A16"));
   }

@@ -1,8 +1,8 @@
 package io.q4spark.kernels.format;
 
 /**
- * A checkpoint (or one of its files) is not what its format requires. The message names the file, the
- * layer or tensor, what was expected and what was found.
+ * A checkpoint (or one of its files) is not what its format requires. The message names the file,
+ * the layer or tensor, what was expected and what was found.
  */
 public class CheckpointException extends RuntimeException {
   public CheckpointException(String message) {

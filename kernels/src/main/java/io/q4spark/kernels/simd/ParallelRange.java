@@ -12,7 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * hand-off at all.
  */
 final class ParallelRange {
-  private static final ConcurrentHashMap<Integer, ExecutorService> POOLS = new ConcurrentHashMap<>();
+  private static final ConcurrentHashMap<Integer, ExecutorService> POOLS =
+      new ConcurrentHashMap<>();
 
   /** Work on columns [from, to). */
   interface Body {
@@ -22,8 +23,8 @@ final class ParallelRange {
   private ParallelRange() {}
 
   /**
-   * Runs {@code body} over [0, n) in at most {@code threads} parts whose boundaries are multiples of
-   * {@code align} (except the end).
+   * Runs {@code body} over [0, n) in at most {@code threads} parts whose boundaries are multiples
+   * of {@code align} (except the end).
    */
   static void run(int threads, int n, int align, Body body) {
     int units = (n + align - 1) / align;

@@ -5,9 +5,9 @@ import io.q4spark.kernels.repack.Int4Layout;
 import io.q4spark.kernels.repack.PackedInt4Matrix;
 
 /**
- * The SIMD kernels' weight layout: column panels of {@code P} outputs (P = float lanes of the preferred
- * vector species: 8 on AVX2, 16 on AVX-512), each panel holding every input position as K-packed
- * words, one word per column, so one vector load brings 8 codes of P neighbouring columns:
+ * The SIMD kernels' weight layout: column panels of {@code P} outputs (P = float lanes of the
+ * preferred vector species: 8 on AVX2, 16 on AVX-512), each panel holding every input position as
+ * K-packed words, one word per column, so one vector load brings 8 codes of P neighbouring columns:
  *
  * <pre>
  *   word(w, n) = panels[(n / P) * (Kp / 8) * P + w * P + n % P]      w = position / 8
@@ -27,25 +27,40 @@ import io.q4spark.kernels.repack.PackedInt4Matrix;
 final class SimdPanels {
   final int k;
   final int n;
+
   /** Columns rounded up to a multiple of {@link #p}. */
   final int nPadded;
+
   /** Panel width: columns per panel. */
   final int p;
+
   /** Positions: K plus the padding of each group to a multiple of 8. */
   final int kPadded;
+
   /** Group count. */
   final int groups;
+
   /** Position where each group starts; {@code groupStart[groups] = kPadded}. */
   final int[] groupStart;
+
   /** Position of each input feature k. */
   final int[] positionOf;
+
   /** Group of each input feature k. */
   final int[] groupOf;
+
   /** Packed words, as in the class comment. */
   final int[] words;
 
   private SimdPanels(
-      int k, int n, int p, int groups, int[] groupStart, int[] positionOf, int[] groupOf, int[] words) {
+      int k,
+      int n,
+      int p,
+      int groups,
+      int[] groupStart,
+      int[] positionOf,
+      int[] groupOf,
+      int[] words) {
     this.k = k;
     this.n = n;
     this.p = p;

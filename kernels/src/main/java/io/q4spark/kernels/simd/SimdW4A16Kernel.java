@@ -17,11 +17,11 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * W4A16 on the Java Vector API, in the preferred species (AVX2, AVX-512 and NEON alike). Weights live in
- * {@link SimdPanels}: panels of P columns, K-packed words, so one vector load brings 8 codes for each of
- * P neighbouring outputs. For every block of up to {@link #ROWS} activation rows and every panel, the
- * kernel streams the panel's words once, decodes each nibble in registers and multiplies it into all
- * the rows of the block:
+ * W4A16 on the Java Vector API, in the preferred species (AVX2, AVX-512 and NEON alike). Weights
+ * live in {@link SimdPanels}: panels of P columns, K-packed words, so one vector load brings 8
+ * codes for each of P neighbouring outputs. For every block of up to {@link #ROWS} activation rows
+ * and every panel, the kernel streams the panel's words once, decodes each nibble in registers and
+ * multiplies it into all the rows of the block:
  *
  * <pre>
  *   for each group g:                                       positions [start(g), start(g+1))
@@ -30,10 +30,10 @@ import jdk.incubator.vector.VectorSpecies;
  *   out[r, n] = round_out(acc[r]) (+ bias, rounded again)
  * </pre>
  *
- * The zero point is folded out of the inner loop (one multiply-add per group instead of one subtract
- * per code). Decoding avoids a shift per nibble: {@code word & (0xF << 4j)} converts exactly to
- * {@code code * 2^4j}, so the activation at nibble j is pre-scaled by {@code 2^-4j} once per call (the
- * top nibble, which would set the sign bit, is shifted down instead).
+ * The zero point is folded out of the inner loop (one multiply-add per group instead of one
+ * subtract per code). Decoding avoids a shift per nibble: {@code word & (0xF << 4j)} converts
+ * exactly to {@code code * 2^4j}, so the activation at nibble j is pre-scaled by {@code 2^-4j} once
+ * per call (the top nibble, which would set the sign bit, is shifted down instead).
  *
  * <p>Numerics differ from the reference in two places, both within the golden tolerances: the
  * dequantized weight {@code (code - zero) * scale} is never rounded to the activation dtype (the
@@ -45,7 +45,10 @@ public final class SimdW4A16Kernel implements LinearKernel {
   static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
 
-  /** Rows decoded together: 4 rows keep 8 accumulators plus the decode temporaries in 16 AVX2 registers. */
+  /**
+   * Rows decoded together: 4 rows keep 8 accumulators plus the decode temporaries in 16 AVX2
+   * registers.
+   */
   static final int ROWS = 4;
 
   /**
@@ -93,9 +96,7 @@ public final class SimdW4A16Kernel implements LinearKernel {
 
   static FloatVector decode(IntVector word, int nibble) {
     IntVector q =
-        nibble < 7
-            ? word.and(0xF << (4 * nibble))
-            : word.lanewise(VectorOperators.LSHR, 28);
+        nibble < 7 ? word.and(0xF << (4 * nibble)) : word.lanewise(VectorOperators.LSHR, 28);
     return (FloatVector) q.convert(VectorOperators.I2F, 0);
   }
 }

@@ -29,17 +29,22 @@ final class SimdW4A16Layer implements PreparedLinear {
   private final LinearLayerConfig config;
   private final SimdPanels panels;
   private final int threads;
+
   /** [groups, nPadded] scales in the activation dtype. */
   private final float[] scales;
+
   /** [groups, nPadded] zero * scale, folded into one multiply-add per group (fp32 activations). */
   private final float[] zeroTimesScale;
+
   /** [groups, nPadded] zero codes as floats (fp16 and bf16 activations). */
   private final float[] zeros;
+
   /**
    * fp32 activations: scales and zero points are folded out of the inner loop. fp16 and bf16: each
    * dequantized weight is rounded to the activation dtype in registers, as vLLM's kernel does.
    */
   private final boolean folded;
+
   /** Group chunks: chunk c covers groups [chunkStart[c], chunkStart[c + 1]). */
   private final int[] chunkStart;
 
@@ -68,7 +73,8 @@ final class SimdW4A16Layer implements PreparedLinear {
     int count = 0;
     starts[count++] = 0;
     for (int g = 1; g < groups; g++) {
-      if (panels.groupStart[g] - panels.groupStart[starts[count - 1]] >= SimdW4A16Kernel.CHUNK_POSITIONS) {
+      if (panels.groupStart[g] - panels.groupStart[starts[count - 1]]
+          >= SimdW4A16Kernel.CHUNK_POSITIONS) {
         starts[count++] = g;
       }
     }
@@ -105,8 +111,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     }
     int np = panels.nPadded;
     float[] acc = new float[rows * np];
-    ParallelRange.run(
-        threads, np, P, (from, to) -> compute(xp, groupSums, rows, acc, from, to));
+    ParallelRange.run(threads, np, P, (from, to) -> compute(xp, groupSums, rows, acc, from, to));
     DType outType = config.outType();
     int n = config.n();
     for (int m = 0; m < rows; m++) {
@@ -221,7 +226,6 @@ final class SimdW4A16Layer implements PreparedLinear {
     a0.intoArray(acc, m * np + n0);
   }
 
-
   /** The dequantized weights of nibble j of {@code word}: round_act((code - zero) * scale). */
   private FloatVector dequantize(IntVector word, int j, FloatVector zero, FloatVector scale) {
     IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
@@ -314,6 +318,9 @@ final class SimdW4A16Layer implements PreparedLinear {
 
   private static final float F16_MIN_NORMAL = 0x1p-14f;
   private static final float F16_SUBNORMAL_SHIFTER = 0.75f;
-  /** Halfway between the largest fp16 value, 65504, and the next step: here and above is infinity. */
+
+  /**
+   * Halfway between the largest fp16 value, 65504, and the next step: here and above is infinity.
+   */
   private static final float F16_OVERFLOW = 65520f;
 }

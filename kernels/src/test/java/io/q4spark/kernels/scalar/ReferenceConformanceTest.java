@@ -155,7 +155,7 @@ class ReferenceConformanceTest {
     LinearLayerConfig c = w4a16(256, 64, 128, true, false, DType.BF16);
     QuantizedLinear l = RandomLayers.layer(c, r, true);
     float[] x = RandomLayers.activations(3, c.k(), DType.BF16, r);
-    try (Q4Linear q = Q4Linear.create(l, KernelOptions.defaults())) {
+    try (Q4Linear q = Q4Linear.create(l, KernelOptions.defaults().withForced("TiledW4A16Kernel"))) {
       assertEquals("TiledW4A16Kernel", q.kernel());
       float[] ref = new float[3 * c.n()];
       new ScalarW4A16Kernel().prepare(l).apply(x, 3, roundedBias(l), ref);

@@ -45,7 +45,8 @@ class SimdW4A16KernelTest {
     float[] ref = new float[rows * c.n()];
     float[] simd = new float[rows * c.n()];
     new ScalarW4A16Kernel().prepare(l).apply(x, rows, null, ref);
-    try (PreparedLinear p = new SimdW4A16Kernel().prepare(l, KernelOptions.defaults().withThreads(threads))) {
+    try (PreparedLinear p =
+        new SimdW4A16Kernel().prepare(l, KernelOptions.defaults().withThreads(threads))) {
       p.apply(x, rows, null, simd);
     }
     double max = 0;
@@ -56,7 +57,15 @@ class SimdW4A16KernelTest {
     }
     assertTrue(
         err <= tolerance(c.actType()) * max,
-        c.describe() + " rows=" + rows + " threads=" + threads + ": error " + err + " of max " + max);
+        c.describe()
+            + " rows="
+            + rows
+            + " threads="
+            + threads
+            + ": error "
+            + err
+            + " of max "
+            + max);
   }
 
   @Test
@@ -68,7 +77,14 @@ class SimdW4A16KernelTest {
         for (boolean zp : new boolean[] {false, true}) {
           LinearLayerConfig c =
               LinearLayerConfig.of(
-                  "simd", 512, 72, zp ? ScalarType.UINT4 : ScalarType.UINT4B8, act, g, zp, false,
+                  "simd",
+                  512,
+                  72,
+                  zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+                  act,
+                  g,
+                  zp,
+                  false,
                   QuantScheme.W4A16);
           QuantizedLinear l = RandomLayers.layer(c, r, false);
           for (int rows : ROWS) {
@@ -85,7 +101,8 @@ class SimdW4A16KernelTest {
     for (DType act : DType.values()) {
       // GPTQ act-order: a permutation of k / G, every group of size G.
       LinearLayerConfig c =
-          LinearLayerConfig.of("simd.actorder", 384, 40, ScalarType.UINT4, act, 128, true, true, QuantScheme.W4A16);
+          LinearLayerConfig.of(
+              "simd.actorder", 384, 40, ScalarType.UINT4, act, 128, true, true, QuantScheme.W4A16);
       assertClose(RandomLayers.layer(c, r, false), 5, 2, r);
       // Uneven groups: any map from k to groups, sizes not multiples of 8.
       QuantizedLinear l = RandomLayers.layer(c, r, false);
@@ -93,12 +110,12 @@ class SimdW4A16KernelTest {
       for (int k = 0; k < g.length; k++) {
         g[k] = r.nextInt(c.numGroups());
       }
-      assertClose(
-          new QuantizedLinear(c, l.weight(), l.scales(), l.zeros(), g, null), 9, 2, r);
+      assertClose(new QuantizedLinear(c, l.weight(), l.scales(), l.zeros(), g, null), 9, 2, r);
     }
     // K = 8, N = 8: smaller than one vector in both directions on AVX-512.
     LinearLayerConfig tiny =
-        LinearLayerConfig.of("simd.tiny", 8, 8, ScalarType.UINT4B8, DType.F32, -1, false, false, QuantScheme.W4A16);
+        LinearLayerConfig.of(
+            "simd.tiny", 8, 8, ScalarType.UINT4B8, DType.F32, -1, false, false, QuantScheme.W4A16);
     assertClose(RandomLayers.layer(tiny, r, false), 3, 2, r);
   }
 
@@ -107,12 +124,27 @@ class SimdW4A16KernelTest {
     Random r = new Random(SEED + 2);
     for (int fill : new int[] {0, 15}) {
       LinearLayerConfig c =
-          LinearLayerConfig.of("simd.fill", 256, 32, ScalarType.UINT4B8, DType.BF16, 64, false, false, QuantScheme.W4A16);
+          LinearLayerConfig.of(
+              "simd.fill",
+              256,
+              32,
+              ScalarType.UINT4B8,
+              DType.BF16,
+              64,
+              false,
+              false,
+              QuantScheme.W4A16);
       QuantizedLinear l = RandomLayers.layer(c, r, false);
       byte[] codes = new byte[c.k() * c.n()];
       java.util.Arrays.fill(codes, (byte) fill);
       QuantizedLinear filled =
-          new QuantizedLinear(c, PackedInt4Matrix.fromCodes(Int4Layout.K8_N, c.k(), c.n(), codes), l.scales(), null, null, null);
+          new QuantizedLinear(
+              c,
+              PackedInt4Matrix.fromCodes(Int4Layout.K8_N, c.k(), c.n(), codes),
+              l.scales(),
+              null,
+              null,
+              null);
       assertClose(filled, 4, 2, r);
     }
   }
@@ -122,7 +154,16 @@ class SimdW4A16KernelTest {
     Random r = new Random(SEED + 3);
     for (boolean actOrder : new boolean[] {false, true}) {
       LinearLayerConfig c =
-          LinearLayerConfig.of("simd.panels", 256, 24, ScalarType.UINT4B8, DType.F16, 64, false, actOrder, QuantScheme.W4A16);
+          LinearLayerConfig.of(
+              "simd.panels",
+              256,
+              24,
+              ScalarType.UINT4B8,
+              DType.F16,
+              64,
+              false,
+              actOrder,
+              QuantScheme.W4A16);
       QuantizedLinear l = RandomLayers.layer(c, r, false);
       SimdPanels p = SimdPanels.of(l, 8);
       assertArrayEquals(l.weight().codes(), p.toMatrix(Int4Layout.K_N8).codes());
@@ -138,7 +179,8 @@ class SimdW4A16KernelTest {
     float[] out = new float[lanes];
     for (int i = 0; i < 200_000; i++) {
       for (int j = 0; j < lanes; j++) {
-        // Products of a 4-bit difference and a scale over the whole fp16 range, subnormals to overflow.
+        // Products of a 4-bit difference and a scale over the whole fp16 range, subnormals to
+        // overflow.
         v[j] = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
       }
       FloatVector x = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0);

@@ -32,8 +32,8 @@ class Q4ConfTest {
             IllegalArgumentException.class,
             () -> Q4Conf.kernelOptions(Map.of("spark.q4.kernels.force", "Marlin")));
     assertEquals(
-        "The value of spark.q4.kernels.force should be one of [TiledW4A16Kernel, ScalarW4A16Kernel,"
-            + " ScalarW4A8Kernel], but was Marlin",
+        "The value of spark.q4.kernels.force should be one of [SimdW4A16Kernel, TiledW4A16Kernel,"
+            + " ScalarW4A16Kernel, ScalarW4A8Kernel], but was Marlin",
         e.getMessage());
   }
 
