@@ -14,6 +14,12 @@ final class SimdW4A16Layer implements PreparedLinear {
   private static final VectorSpecies<Float> FS = SimdW4A16Kernel.FS;
   private static final VectorSpecies<Integer> IS = SimdW4A16Kernel.IS;
   private static final int P = FS.length();
+
+  /**
+   * Halfway between the largest fp16 value, 65504, and the next step: here and above is infinity.
+   */
+  private static final float F16_OVERFLOW = 65520f;
+
   private static final int ROWS = SimdW4A16Kernel.ROWS;
 
   /** 2^-4j: undoes the position of nibble j (j = 0..6) left in place by the decode mask. */
@@ -44,6 +50,12 @@ final class SimdW4A16Layer implements PreparedLinear {
    * dequantized weight is rounded to the activation dtype in registers, as vLLM's kernel does.
    */
   private final boolean folded;
+
+  /** Fraction bits of the activation dtype, for the rounding of dequantized weights. */
+  private final int mantissa;
+
+  /** Biased fp32 exponent of the activation dtype's smallest ulp. */
+  private final int minUlpExponent;
 
   /** Group chunks: chunk c covers groups [chunkStart[c], chunkStart[c + 1]). */
   private final int[] chunkStart;
@@ -80,6 +92,25 @@ final class SimdW4A16Layer implements PreparedLinear {
     }
     starts[count++] = groups;
     this.chunkStart = java.util.Arrays.copyOf(starts, count);
+    this.mantissa = act == DType.BF16 ? BF16_MANTISSA : F16_MANTISSA;
+    this.minUlpExponent = act == DType.BF16 ? BF16_MIN_ULP_EXPONENT : F16_MIN_ULP_EXPONENT;
+    if (act == DType.F16) {
+      for (int i = 0; i < scales.length; i++) {
+        // |code - zero| <= 15: a larger product would round to infinity in fp16.
+        if (Math.abs(scales[i]) * 15f >= F16_OVERFLOW) {
+          throw new IllegalArgumentException(
+              "layer "
+                  + config.layer()
+                  + ": scale "
+                  + scales[i]
+                  + " of group "
+                  + i / np
+                  + ", output "
+                  + i % np
+                  + " makes dequantized float16 weights overflow (15 * scale >= 65520)");
+        }
+      }
+    }
   }
 
   @Override
@@ -196,6 +227,10 @@ final class SimdW4A16Layer implements PreparedLinear {
     a3.intoArray(acc, (m + 3) * np + n0);
   }
 
+  /**
+   * One row: four independent partial sums (by nibble j mod 4), so consecutive multiply-adds do not
+   * wait for each other (a single chain would be bound by the 4-cycle FMA latency).
+   */
   private void oneRow(float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
@@ -206,32 +241,83 @@ final class SimdW4A16Layer implements PreparedLinear {
     int x0 = m * kp;
     for (int g = g0; g < g1; g++) {
       FloatVector t0 = FloatVector.zero(FS);
+      FloatVector t1 = FloatVector.zero(FS);
+      FloatVector t2 = FloatVector.zero(FS);
+      FloatVector t3 = FloatVector.zero(FS);
       int wEnd = panels.groupStart[g + 1] / 8;
       for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
         IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
         int pos = x0 + w * 8;
         t0 = SimdW4A16Kernel.decode(word, 0).fma(FloatVector.broadcast(FS, xp[pos]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 1).fma(FloatVector.broadcast(FS, xp[pos + 1]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 2).fma(FloatVector.broadcast(FS, xp[pos + 2]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 3).fma(FloatVector.broadcast(FS, xp[pos + 3]), t0);
+        t1 = SimdW4A16Kernel.decode(word, 1).fma(FloatVector.broadcast(FS, xp[pos + 1]), t1);
+        t2 = SimdW4A16Kernel.decode(word, 2).fma(FloatVector.broadcast(FS, xp[pos + 2]), t2);
+        t3 = SimdW4A16Kernel.decode(word, 3).fma(FloatVector.broadcast(FS, xp[pos + 3]), t3);
         t0 = SimdW4A16Kernel.decode(word, 4).fma(FloatVector.broadcast(FS, xp[pos + 4]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 5).fma(FloatVector.broadcast(FS, xp[pos + 5]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 6).fma(FloatVector.broadcast(FS, xp[pos + 6]), t0);
-        t0 = SimdW4A16Kernel.decode(word, 7).fma(FloatVector.broadcast(FS, xp[pos + 7]), t0);
+        t1 = SimdW4A16Kernel.decode(word, 5).fma(FloatVector.broadcast(FS, xp[pos + 5]), t1);
+        t2 = SimdW4A16Kernel.decode(word, 6).fma(FloatVector.broadcast(FS, xp[pos + 6]), t2);
+        t3 = SimdW4A16Kernel.decode(word, 7).fma(FloatVector.broadcast(FS, xp[pos + 7]), t3);
       }
+      FloatVector t = t0.add(t1).add(t2.add(t3));
       FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
       FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
-      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.fma(s, a0));
+      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t.fma(s, a0));
     }
     a0.intoArray(acc, m * np + n0);
   }
 
-  /** The dequantized weights of nibble j of {@code word}: round_act((code - zero) * scale). */
-  private FloatVector dequantize(IntVector word, int j, FloatVector zero, FloatVector scale) {
+  /**
+   * The dequantized weights of nibble j of {@code word}: round_act((code - zero) * scale), rounded
+   * to {@code mantissa} fraction bits (10 for fp16, 7 for bf16) and never finer than the ulp whose
+   * biased fp32 exponent is {@code minUlpExponent} (fp16 subnormals: 2^-24).
+   */
+  private static FloatVector dequantize(
+      IntVector word,
+      int j,
+      FloatVector zero,
+      FloatVector scale,
+      int mantissa,
+      int minUlpExponent) {
     IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
     FloatVector w = ((FloatVector) code.convert(VectorOperators.I2F, 0)).sub(zero).mul(scale);
-    return config.actType() == DType.BF16 ? roundBf16(w) : roundF16(w);
+    return roundTo(w, mantissa, minUlpExponent);
   }
+
+  /**
+   * Round to nearest even at a per-lane ulp without branches: adding {@code c = 1.5 * 2^23 * ulp}
+   * leaves exactly the bits above the ulp (the sum's own ulp is the target ulp), and subtracting
+   * {@code c} again is exact. Valid for finite values far below the fp32 maximum.
+   *
+   * <pre>
+   *   e      = biased fp32 exponent of w
+   *   ulpExp = max(e - mantissa, minUlpExponent)           biased exponent of the target ulp
+   *   c      = float with exponent ulpExp + 23, mantissa 0.5  (1.5 * 2^23 * ulp)
+   *   result = (w + c) - c, with the sign bit of w
+   * </pre>
+   */
+  static FloatVector roundTo(FloatVector w, int mantissa, int minUlpExponent) {
+    IntVector bits = w.reinterpretAsInts();
+    IntVector ulpExp =
+        bits.lanewise(VectorOperators.LSHR, 23).and(0xFF).sub(mantissa).max(minUlpExponent);
+    FloatVector c =
+        ulpExp.add(23).lanewise(VectorOperators.LSHL, 23).or(0x40_0000).reinterpretAsFloats();
+    // A tiny negative value rounds to +0 this way: put its sign back (-0, as the dtype would give).
+    return w.add(c).sub(c).reinterpretAsInts().or(bits.and(0x8000_0000)).reinterpretAsFloats();
+  }
+
+  /** fp16: 10 fraction bits; smallest ulp 2^-24 (biased fp32 exponent 103). */
+  static FloatVector roundF16(FloatVector w) {
+    return roundTo(w, F16_MANTISSA, F16_MIN_ULP_EXPONENT);
+  }
+
+  /** bf16: 7 fraction bits; fp32's exponent range. */
+  static FloatVector roundBf16(FloatVector w) {
+    return roundTo(w, BF16_MANTISSA, BF16_MIN_ULP_EXPONENT);
+  }
+
+  static final int F16_MANTISSA = 10;
+  static final int F16_MIN_ULP_EXPONENT = 127 - 24;
+  static final int BF16_MANTISSA = 7;
+  static final int BF16_MIN_ULP_EXPONENT = 1;
 
   private void fourRowsRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
     int kp = panels.kPadded;
@@ -254,7 +340,7 @@ final class SimdW4A16Layer implements PreparedLinear {
         IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
         int pos = w * 8;
         for (int j = 0; j < 8; j++) {
-          FloatVector q = dequantize(word, j, z, s);
+          FloatVector q = dequantize(word, j, z, s, mantissa, minUlpExponent);
           a0 = q.fma(FloatVector.broadcast(FS, xp[x0 + pos + j]), a0);
           a1 = q.fma(FloatVector.broadcast(FS, xp[x1 + pos + j]), a1);
           a2 = q.fma(FloatVector.broadcast(FS, xp[x2 + pos + j]), a2);
@@ -268,12 +354,16 @@ final class SimdW4A16Layer implements PreparedLinear {
     a3.intoArray(acc, (m + 3) * np + n0);
   }
 
+  /** One row, rounded dequantization; four partial sums as in {@link #oneRow}. */
   private void oneRowRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
     int[] words = panels.words;
     int panelBase = (n0 / P) * (kp / 8) * P;
     FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.zero(FS);
+    FloatVector a2 = FloatVector.zero(FS);
+    FloatVector a3 = FloatVector.zero(FS);
     int x0 = m * kp;
     for (int g = g0; g < g1; g++) {
       FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
@@ -282,45 +372,22 @@ final class SimdW4A16Layer implements PreparedLinear {
       for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
         IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
         int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j++) {
-          a0 = dequantize(word, j, z, s).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+        for (int j = 0; j < 8; j += 4) {
+          a0 =
+              dequantize(word, j, z, s, mantissa, minUlpExponent)
+                  .fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+          a1 =
+              dequantize(word, j + 1, z, s, mantissa, minUlpExponent)
+                  .fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
+          a2 =
+              dequantize(word, j + 2, z, s, mantissa, minUlpExponent)
+                  .fma(FloatVector.broadcast(FS, xp[pos + j + 2]), a2);
+          a3 =
+              dequantize(word, j + 3, z, s, mantissa, minUlpExponent)
+                  .fma(FloatVector.broadcast(FS, xp[pos + j + 3]), a3);
         }
       }
     }
-    a0.intoArray(acc, m * np + n0);
+    a0.add(a1).add(a2.add(a3)).intoArray(acc, m * np + n0);
   }
-
-  /** bf16 round to nearest even of finite values: add half an ulp (plus the kept lsb), truncate. */
-  static FloatVector roundBf16(FloatVector w) {
-    IntVector bits = w.reinterpretAsInts();
-    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
-    return bits.add(lsb).add(0x7FFF).and(0xFFFF0000).reinterpretAsFloats();
-  }
-
-  /** fp16 round to nearest even of finite values, subnormals and overflow to infinity included. */
-  static FloatVector roundF16(FloatVector w) {
-    IntVector bits = w.reinterpretAsInts();
-    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 13).and(1);
-    // Normal range: keep 10 mantissa bits, round to nearest even.
-    FloatVector normal = bits.add(lsb).add(0xFFF).and(0xFFFFE000).reinterpretAsFloats();
-    // Subnormal range (|w| < 2^-14): adding 0.75, whose ulp is 2^-24, rounds |w| to a multiple of
-    // 2^-24; the sign is put back afterwards so tiny negatives become -0, as in fp16.
-    FloatVector abs = w.abs();
-    FloatVector subnormal =
-        abs.add(F16_SUBNORMAL_SHIFTER)
-            .sub(F16_SUBNORMAL_SHIFTER)
-            .reinterpretAsInts()
-            .or(bits.and(0x8000_0000))
-            .reinterpretAsFloats();
-    FloatVector r = normal.blend(subnormal, abs.compare(VectorOperators.LT, F16_MIN_NORMAL));
-    return r.blend(w.mul(Float.POSITIVE_INFINITY), abs.compare(VectorOperators.GE, F16_OVERFLOW));
-  }
-
-  private static final float F16_MIN_NORMAL = 0x1p-14f;
-  private static final float F16_SUBNORMAL_SHIFTER = 0.75f;
-
-  /**
-   * Halfway between the largest fp16 value, 65504, and the next step: here and above is infinity.
-   */
-  private static final float F16_OVERFLOW = 65520f;
 }

@@ -150,6 +150,24 @@ class SimdW4A16KernelTest {
   }
 
   @Test
+  void fp16ScalesThatWouldOverflowAreRefusedWithTheLayerName() {
+    LinearLayerConfig c =
+        LinearLayerConfig.of(
+            "simd.big", 64, 8, ScalarType.UINT4B8, DType.F16, 64, false, false, QuantScheme.W4A16);
+    QuantizedLinear l = RandomLayers.layer(c, new Random(SEED + 5), false);
+    float[] scales = l.scales().clone();
+    scales[3] = 8192f;
+    QuantizedLinear big = new QuantizedLinear(c, l.weight(), scales, null, null, null);
+    IllegalArgumentException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            IllegalArgumentException.class, () -> new SimdW4A16Kernel().prepare(big));
+    assertEquals(
+        "layer simd.big: scale 8192.0 of group 0, output 3 makes dequantized float16 weights overflow"
+            + " (15 * scale >= 65520)",
+        e.getMessage());
+  }
+
+  @Test
   void panelsAreInvertible() {
     Random r = new Random(SEED + 3);
     for (boolean actOrder : new boolean[] {false, true}) {
@@ -179,9 +197,10 @@ class SimdW4A16KernelTest {
     float[] out = new float[lanes];
     for (int i = 0; i < 200_000; i++) {
       for (int j = 0; j < lanes; j++) {
-        // Products of a 4-bit difference and a scale over the whole fp16 range, subnormals to
-        // overflow.
-        v[j] = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
+        // Products of a 4-bit difference and a scale over the fp16 range, subnormals included (the
+        // layer refuses scales whose products could overflow fp16).
+        float v0 = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
+        v[j] = Math.abs(v0) < Float16.MAX_VALUE ? v0 : 0f;
       }
       FloatVector x = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0);
       SimdW4A16Layer.roundF16(x).intoArray(out, 0);
