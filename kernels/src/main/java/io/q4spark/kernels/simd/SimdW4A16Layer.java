@@ -22,6 +22,9 @@ final class SimdW4A16Layer implements PreparedLinear {
 
   private static final int ROWS = SimdW4A16Kernel.ROWS;
 
+  /** Rows per block on the fp32 path: eight independent accumulators saturate both FMA pipes. */
+  private static final int FOLDED_ROWS = 8;
+
   /** 2^-4j: undoes the position of nibble j (j = 0..6) left in place by the decode mask. */
   private static final float[] NIBBLE_SCALE = new float[8];
 
@@ -162,11 +165,15 @@ final class SimdW4A16Layer implements PreparedLinear {
       int g0 = chunkStart[c];
       int g1 = chunkStart[c + 1];
       int m = 0;
-      for (; m + ROWS <= rows; m += ROWS) {
-        for (int n0 = from; n0 < to; n0 += P) {
-          if (folded) {
-            fourRows(xp, groupSums, acc, m, n0, g0, g1);
-          } else {
+      if (folded) {
+        for (; m + FOLDED_ROWS <= rows; m += FOLDED_ROWS) {
+          for (int n0 = from; n0 < to; n0 += P) {
+            eightRows(xp, groupSums, acc, m, n0, g0, g1);
+          }
+        }
+      } else {
+        for (; m + ROWS <= rows; m += ROWS) {
+          for (int n0 = from; n0 < to; n0 += P) {
             fourRowsRounded(xp, acc, m, n0, g0, g1);
           }
         }
@@ -183,48 +190,66 @@ final class SimdW4A16Layer implements PreparedLinear {
     }
   }
 
-  private void fourRows(float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
+  /**
+   * Eight rows, fp32 activations: each decoded nibble vector is multiplied by the group's scales
+   * once and then multiply-added into eight independent row accumulators, enough chains to keep
+   * both FMA pipes busy despite the 4-cycle latency. The zero points come off once per group.
+   */
+  private void eightRows(
+      float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
     int groups = panels.groups;
     int[] words = panels.words;
     int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
-    FloatVector a2 = FloatVector.fromArray(FS, acc, (m + 2) * np + n0);
-    FloatVector a3 = FloatVector.fromArray(FS, acc, (m + 3) * np + n0);
+    int o = m * np + n0;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, o);
+    FloatVector a1 = FloatVector.fromArray(FS, acc, o + np);
+    FloatVector a2 = FloatVector.fromArray(FS, acc, o + 2 * np);
+    FloatVector a3 = FloatVector.fromArray(FS, acc, o + 3 * np);
+    FloatVector a4 = FloatVector.fromArray(FS, acc, o + 4 * np);
+    FloatVector a5 = FloatVector.fromArray(FS, acc, o + 5 * np);
+    FloatVector a6 = FloatVector.fromArray(FS, acc, o + 6 * np);
+    FloatVector a7 = FloatVector.fromArray(FS, acc, o + 7 * np);
     int x0 = m * kp;
-    int x1 = x0 + kp;
-    int x2 = x1 + kp;
-    int x3 = x2 + kp;
     for (int g = g0; g < g1; g++) {
-      FloatVector t0 = FloatVector.zero(FS);
-      FloatVector t1 = FloatVector.zero(FS);
-      FloatVector t2 = FloatVector.zero(FS);
-      FloatVector t3 = FloatVector.zero(FS);
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
       int wEnd = panels.groupStart[g + 1] / 8;
       for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
         IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = w * 8;
+        int pos = x0 + w * 8;
         for (int j = 0; j < 8; j++) {
-          FloatVector q = SimdW4A16Kernel.decode(word, j);
-          t0 = q.fma(FloatVector.broadcast(FS, xp[x0 + pos + j]), t0);
-          t1 = q.fma(FloatVector.broadcast(FS, xp[x1 + pos + j]), t1);
-          t2 = q.fma(FloatVector.broadcast(FS, xp[x2 + pos + j]), t2);
-          t3 = q.fma(FloatVector.broadcast(FS, xp[x3 + pos + j]), t3);
+          FloatVector q = SimdW4A16Kernel.decode(word, j).mul(s);
+          int i = pos + j;
+          a0 = q.fma(FloatVector.broadcast(FS, xp[i]), a0);
+          a1 = q.fma(FloatVector.broadcast(FS, xp[i + kp]), a1);
+          a2 = q.fma(FloatVector.broadcast(FS, xp[i + 2 * kp]), a2);
+          a3 = q.fma(FloatVector.broadcast(FS, xp[i + 3 * kp]), a3);
+          a4 = q.fma(FloatVector.broadcast(FS, xp[i + 4 * kp]), a4);
+          a5 = q.fma(FloatVector.broadcast(FS, xp[i + 5 * kp]), a5);
+          a6 = q.fma(FloatVector.broadcast(FS, xp[i + 6 * kp]), a6);
+          a7 = q.fma(FloatVector.broadcast(FS, xp[i + 7 * kp]), a7);
         }
       }
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
       FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
-      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.fma(s, a0));
-      a1 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 1) * groups + g]), t1.fma(s, a1));
-      a2 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 2) * groups + g]), t2.fma(s, a2));
-      a3 = zs.fma(FloatVector.broadcast(FS, groupSums[(m + 3) * groups + g]), t3.fma(s, a3));
+      int gs = m * groups + g;
+      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[gs]), a0);
+      a1 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + groups]), a1);
+      a2 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 2 * groups]), a2);
+      a3 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 3 * groups]), a3);
+      a4 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 4 * groups]), a4);
+      a5 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 5 * groups]), a5);
+      a6 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 6 * groups]), a6);
+      a7 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 7 * groups]), a7);
     }
-    a0.intoArray(acc, m * np + n0);
-    a1.intoArray(acc, (m + 1) * np + n0);
-    a2.intoArray(acc, (m + 2) * np + n0);
-    a3.intoArray(acc, (m + 3) * np + n0);
+    a0.intoArray(acc, o);
+    a1.intoArray(acc, o + np);
+    a2.intoArray(acc, o + 2 * np);
+    a3.intoArray(acc, o + 3 * np);
+    a4.intoArray(acc, o + 4 * np);
+    a5.intoArray(acc, o + 5 * np);
+    a6.intoArray(acc, o + 6 * np);
+    a7.intoArray(acc, o + 7 * np);
   }
 
   /**
