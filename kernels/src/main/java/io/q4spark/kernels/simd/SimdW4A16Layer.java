@@ -171,6 +171,13 @@ final class SimdW4A16Layer implements PreparedLinear {
             eightRows(xp, groupSums, acc, m, n0, g0, g1);
           }
         }
+      } else if (rows >= FOLDED_ROWS) {
+        // Enough rows to pay for storing the rounded weights once and reading them per row block.
+        float[] buf = new float[(panels.groupStart[g1] - panels.groupStart[g0]) * P];
+        for (int n0 = from; n0 < to; n0 += P) {
+          bufferedRows(xp, acc, rows, n0, g0, g1, buf);
+        }
+        m = rows;
       } else {
         for (; m + ROWS <= rows; m += ROWS) {
           for (int n0 = from; n0 < to; n0 += P) {
@@ -250,6 +257,83 @@ final class SimdW4A16Layer implements PreparedLinear {
     a5.intoArray(acc, o + 5 * np);
     a6.intoArray(acc, o + 6 * np);
     a7.intoArray(acc, o + 7 * np);
+  }
+
+  /**
+   * fp16 / bf16 with many rows: dequantizes and rounds the panel's weights for groups [g0, g1) once
+   * into {@code buf} ([positions, P]), then multiply-adds them into every row, eight rows at a time
+   * (eight independent accumulators), the remaining rows one at a time.
+   */
+  private void bufferedRows(
+      float[] xp, float[] acc, int rows, int n0, int g0, int g1, float[] buf) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    int base = panels.groupStart[g0];
+    int len = panels.groupStart[g1] - base;
+    for (int g = g0; g < g1; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int b = (w * 8 - base) * P;
+        for (int j = 0; j < 8; j++) {
+          dequantize(word, j, z, s, mantissa, minUlpExponent).intoArray(buf, b + j * P);
+        }
+      }
+    }
+    int m = 0;
+    for (; m + FOLDED_ROWS <= rows; m += FOLDED_ROWS) {
+      int o = m * np + n0;
+      FloatVector a0 = FloatVector.fromArray(FS, acc, o);
+      FloatVector a1 = FloatVector.fromArray(FS, acc, o + np);
+      FloatVector a2 = FloatVector.fromArray(FS, acc, o + 2 * np);
+      FloatVector a3 = FloatVector.fromArray(FS, acc, o + 3 * np);
+      FloatVector a4 = FloatVector.fromArray(FS, acc, o + 4 * np);
+      FloatVector a5 = FloatVector.fromArray(FS, acc, o + 5 * np);
+      FloatVector a6 = FloatVector.fromArray(FS, acc, o + 6 * np);
+      FloatVector a7 = FloatVector.fromArray(FS, acc, o + 7 * np);
+      int x = m * kp + base;
+      for (int i = 0; i < len; i++) {
+        FloatVector q = FloatVector.fromArray(FS, buf, i * P);
+        int xi = x + i;
+        a0 = q.fma(FloatVector.broadcast(FS, xp[xi]), a0);
+        a1 = q.fma(FloatVector.broadcast(FS, xp[xi + kp]), a1);
+        a2 = q.fma(FloatVector.broadcast(FS, xp[xi + 2 * kp]), a2);
+        a3 = q.fma(FloatVector.broadcast(FS, xp[xi + 3 * kp]), a3);
+        a4 = q.fma(FloatVector.broadcast(FS, xp[xi + 4 * kp]), a4);
+        a5 = q.fma(FloatVector.broadcast(FS, xp[xi + 5 * kp]), a5);
+        a6 = q.fma(FloatVector.broadcast(FS, xp[xi + 6 * kp]), a6);
+        a7 = q.fma(FloatVector.broadcast(FS, xp[xi + 7 * kp]), a7);
+      }
+      a0.intoArray(acc, o);
+      a1.intoArray(acc, o + np);
+      a2.intoArray(acc, o + 2 * np);
+      a3.intoArray(acc, o + 3 * np);
+      a4.intoArray(acc, o + 4 * np);
+      a5.intoArray(acc, o + 5 * np);
+      a6.intoArray(acc, o + 6 * np);
+      a7.intoArray(acc, o + 7 * np);
+    }
+    for (; m < rows; m++) {
+      int o = m * np + n0;
+      FloatVector a0 = FloatVector.fromArray(FS, acc, o);
+      FloatVector a1 = FloatVector.zero(FS);
+      int x = m * kp + base;
+      int i = 0;
+      for (; i + 1 < len; i += 2) {
+        a0 = FloatVector.fromArray(FS, buf, i * P).fma(FloatVector.broadcast(FS, xp[x + i]), a0);
+        a1 =
+            FloatVector.fromArray(FS, buf, (i + 1) * P)
+                .fma(FloatVector.broadcast(FS, xp[x + i + 1]), a1);
+      }
+      for (; i < len; i++) {
+        a0 = FloatVector.fromArray(FS, buf, i * P).fma(FloatVector.broadcast(FS, xp[x + i]), a0);
+      }
+      a0.add(a1).intoArray(acc, o);
+    }
   }
 
   /**
