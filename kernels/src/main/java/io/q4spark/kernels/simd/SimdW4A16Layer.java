@@ -22,8 +22,12 @@ final class SimdW4A16Layer implements PreparedLinear {
 
   private static final int ROWS = SimdW4A16Kernel.ROWS;
 
-  /** Rows per block on the fp32 path: eight independent accumulators saturate both FMA pipes. */
-  private static final int FOLDED_ROWS = 8;
+  /**
+   * Rows of the register-blocked micro-kernel: 6 rows x 2 panels = 12 accumulators, plus 2 weight
+   * vectors and a broadcast, fill the 16 AVX2 registers (the 6x16 shape of BLAS sgemm kernels).
+   * Calls with at least this many rows dequantize each weight once into a buffer and run it.
+   */
+  private static final int MICRO_ROWS = 6;
 
   /** 2^-4j: undoes the position of nibble j (j = 0..6) left in place by the decode mask. */
   private static final float[] NIBBLE_SCALE = new float[8];
@@ -130,22 +134,34 @@ final class SimdW4A16Layer implements PreparedLinear {
   public void apply(float[] x, int rows, float[] bias, float[] out) {
     int kp = panels.kPadded;
     int groups = panels.groups;
-    // Activations by position, each pre-scaled by 2^-4j for its nibble j; padding positions stay 0.
-    float[] xp = new float[rows * kp];
+    boolean blocked = rows >= MICRO_ROWS;
+    // The blocked path runs whole micro-kernel blocks: rows are padded with zeros to a multiple of
+    // MICRO_ROWS (at most 5 wasted rows) rather than handled one at a time.
+    int paddedRows = blocked ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
+    // Activations by position; on the streaming fp32 path each is pre-scaled by 2^-4j for its
+    // nibble
+    // j (see oneRow). Padding positions and rows stay 0.
+    float[] xp = new float[paddedRows * kp];
     float[] groupSums = new float[rows * groups];
     for (int m = 0; m < rows; m++) {
       for (int k = 0; k < config.k(); k++) {
         int pos = panels.positionOf[k];
         float v = x[m * config.k() + k];
-        xp[m * kp + pos] = folded ? v * NIBBLE_SCALE[pos & 7] : v;
+        xp[m * kp + pos] = folded && !blocked ? v * NIBBLE_SCALE[pos & 7] : v;
       }
       for (int k = 0; k < config.k(); k++) {
         groupSums[m * groups + panels.groupOf[k]] += x[m * config.k() + k];
       }
     }
     int np = panels.nPadded;
-    float[] acc = new float[rows * np];
-    ParallelRange.run(threads, np, P, (from, to) -> compute(xp, groupSums, rows, acc, from, to));
+    float[] acc = new float[paddedRows * np];
+    if (blocked) {
+      ParallelRange.run(
+          threads, np, 2 * P, (from, to) -> computeBlocked(xp, paddedRows, acc, from, to));
+    } else {
+      ParallelRange.run(
+          threads, np, P, (from, to) -> computeStreaming(xp, groupSums, rows, acc, from, to));
+    }
     DType outType = config.outType();
     int n = config.n();
     for (int m = 0; m < rows; m++) {
@@ -159,26 +175,14 @@ final class SimdW4A16Layer implements PreparedLinear {
     }
   }
 
-  /** Columns [from, to) of every row, accumulated into {@code acc} ([rows, nPadded]). */
-  private void compute(float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
+  /** Few rows: decode each word in registers and use it for every row at once. */
+  private void computeStreaming(
+      float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
     for (int c = 0; c + 1 < chunkStart.length; c++) {
       int g0 = chunkStart[c];
       int g1 = chunkStart[c + 1];
       int m = 0;
-      if (folded) {
-        for (; m + FOLDED_ROWS <= rows; m += FOLDED_ROWS) {
-          for (int n0 = from; n0 < to; n0 += P) {
-            eightRows(xp, groupSums, acc, m, n0, g0, g1);
-          }
-        }
-      } else if (rows >= FOLDED_ROWS) {
-        // Enough rows to pay for storing the rounded weights once and reading them per row block.
-        float[] buf = new float[(panels.groupStart[g1] - panels.groupStart[g0]) * P];
-        for (int n0 = from; n0 < to; n0 += P) {
-          bufferedRows(xp, acc, rows, n0, g0, g1, buf);
-        }
-        m = rows;
-      } else {
+      if (!folded) {
         for (; m + ROWS <= rows; m += ROWS) {
           for (int n0 = from; n0 < to; n0 += P) {
             fourRowsRounded(xp, acc, m, n0, g0, g1);
@@ -198,17 +202,130 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * Eight rows, fp32 activations: each decoded nibble vector is multiplied by the group's scales
-   * once and then multiply-added into eight independent row accumulators, enough chains to keep
-   * both FMA pipes busy despite the 4-cycle latency. The zero points come off once per group.
+   * Many rows: per K chunk and pair of panels, dequantize the weights once into a buffer (rounded
+   * to the activation dtype, as the reference does; exact fp32 products for fp32), then run the
+   * 6-row micro-kernel over all rows ({@code rows} is a multiple of {@link #MICRO_ROWS}).
    */
-  private void eightRows(
-      float[] xp, float[] groupSums, float[] acc, int m, int n0, int g0, int g1) {
+  private void computeBlocked(float[] xp, int rows, float[] acc, int from, int to) {
+    int maxChunk = 0;
+    for (int c = 0; c + 1 < chunkStart.length; c++) {
+      maxChunk =
+          Math.max(
+              maxChunk, panels.groupStart[chunkStart[c + 1]] - panels.groupStart[chunkStart[c]]);
+    }
+    float[] buf = new float[maxChunk * 2 * P];
+    for (int c = 0; c + 1 < chunkStart.length; c++) {
+      int g0 = chunkStart[c];
+      int g1 = chunkStart[c + 1];
+      int base = panels.groupStart[g0];
+      int len = panels.groupStart[g1] - base;
+      for (int n0 = from; n0 < to; n0 += 2 * P) {
+        boolean pair = n0 + P < to;
+        dequantizeInto(buf, 0, n0, g0, g1, pair ? 2 * P : P);
+        if (pair) {
+          dequantizeInto(buf, P, n0 + P, g0, g1, 2 * P);
+        }
+        for (int m = 0; m < rows; m += MICRO_ROWS) {
+          if (pair) {
+            sixRowsTwoPanels(xp, acc, buf, m, n0, base, len);
+          } else {
+            sixRowsOnePanel(xp, acc, buf, m, n0, base, len);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Writes the dequantized weights of panel {@code n0}, positions of groups [g0, g1), into {@code
+   * buf} at {@code offset + (position - start) * stride}.
+   */
+  private void dequantizeInto(float[] buf, int offset, int n0, int g0, int g1, int stride) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
-    int groups = panels.groups;
     int[] words = panels.words;
     int panelBase = (n0 / P) * (kp / 8) * P;
+    int base = panels.groupStart[g0];
+    for (int g = g0; g < g1; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int b = offset + (w * 8 - base) * stride;
+        for (int j = 0; j < 8; j++) {
+          IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+          FloatVector v = ((FloatVector) code.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
+          if (!folded) {
+            v = roundTo(v, mantissa, minUlpExponent);
+          }
+          v.intoArray(buf, b + j * stride);
+        }
+      }
+    }
+  }
+
+  /** The 6 x 2P micro-kernel: 12 independent accumulators over the buffered positions. */
+  private void sixRowsTwoPanels(
+      float[] xp, float[] acc, float[] buf, int m, int n0, int base, int len) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int o = m * np + n0;
+    FloatVector a00 = FloatVector.fromArray(FS, acc, o);
+    FloatVector a01 = FloatVector.fromArray(FS, acc, o + P);
+    FloatVector a10 = FloatVector.fromArray(FS, acc, o + np);
+    FloatVector a11 = FloatVector.fromArray(FS, acc, o + np + P);
+    FloatVector a20 = FloatVector.fromArray(FS, acc, o + 2 * np);
+    FloatVector a21 = FloatVector.fromArray(FS, acc, o + 2 * np + P);
+    FloatVector a30 = FloatVector.fromArray(FS, acc, o + 3 * np);
+    FloatVector a31 = FloatVector.fromArray(FS, acc, o + 3 * np + P);
+    FloatVector a40 = FloatVector.fromArray(FS, acc, o + 4 * np);
+    FloatVector a41 = FloatVector.fromArray(FS, acc, o + 4 * np + P);
+    FloatVector a50 = FloatVector.fromArray(FS, acc, o + 5 * np);
+    FloatVector a51 = FloatVector.fromArray(FS, acc, o + 5 * np + P);
+    int x = m * kp + base;
+    for (int i = 0; i < len; i++) {
+      FloatVector w0 = FloatVector.fromArray(FS, buf, 2 * P * i);
+      FloatVector w1 = FloatVector.fromArray(FS, buf, 2 * P * i + P);
+      int xi = x + i;
+      FloatVector b = FloatVector.broadcast(FS, xp[xi]);
+      a00 = w0.fma(b, a00);
+      a01 = w1.fma(b, a01);
+      b = FloatVector.broadcast(FS, xp[xi + kp]);
+      a10 = w0.fma(b, a10);
+      a11 = w1.fma(b, a11);
+      b = FloatVector.broadcast(FS, xp[xi + 2 * kp]);
+      a20 = w0.fma(b, a20);
+      a21 = w1.fma(b, a21);
+      b = FloatVector.broadcast(FS, xp[xi + 3 * kp]);
+      a30 = w0.fma(b, a30);
+      a31 = w1.fma(b, a31);
+      b = FloatVector.broadcast(FS, xp[xi + 4 * kp]);
+      a40 = w0.fma(b, a40);
+      a41 = w1.fma(b, a41);
+      b = FloatVector.broadcast(FS, xp[xi + 5 * kp]);
+      a50 = w0.fma(b, a50);
+      a51 = w1.fma(b, a51);
+    }
+    a00.intoArray(acc, o);
+    a01.intoArray(acc, o + P);
+    a10.intoArray(acc, o + np);
+    a11.intoArray(acc, o + np + P);
+    a20.intoArray(acc, o + 2 * np);
+    a21.intoArray(acc, o + 2 * np + P);
+    a30.intoArray(acc, o + 3 * np);
+    a31.intoArray(acc, o + 3 * np + P);
+    a40.intoArray(acc, o + 4 * np);
+    a41.intoArray(acc, o + 4 * np + P);
+    a50.intoArray(acc, o + 5 * np);
+    a51.intoArray(acc, o + 5 * np + P);
+  }
+
+  /** The 6 x P micro-kernel, for a thread's last, unpaired panel (buffer stride P). */
+  private void sixRowsOnePanel(
+      float[] xp, float[] acc, float[] buf, int m, int n0, int base, int len) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
     int o = m * np + n0;
     FloatVector a0 = FloatVector.fromArray(FS, acc, o);
     FloatVector a1 = FloatVector.fromArray(FS, acc, o + np);
@@ -216,38 +333,16 @@ final class SimdW4A16Layer implements PreparedLinear {
     FloatVector a3 = FloatVector.fromArray(FS, acc, o + 3 * np);
     FloatVector a4 = FloatVector.fromArray(FS, acc, o + 4 * np);
     FloatVector a5 = FloatVector.fromArray(FS, acc, o + 5 * np);
-    FloatVector a6 = FloatVector.fromArray(FS, acc, o + 6 * np);
-    FloatVector a7 = FloatVector.fromArray(FS, acc, o + 7 * np);
-    int x0 = m * kp;
-    for (int g = g0; g < g1; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j++) {
-          FloatVector q = SimdW4A16Kernel.decode(word, j).mul(s);
-          int i = pos + j;
-          a0 = q.fma(FloatVector.broadcast(FS, xp[i]), a0);
-          a1 = q.fma(FloatVector.broadcast(FS, xp[i + kp]), a1);
-          a2 = q.fma(FloatVector.broadcast(FS, xp[i + 2 * kp]), a2);
-          a3 = q.fma(FloatVector.broadcast(FS, xp[i + 3 * kp]), a3);
-          a4 = q.fma(FloatVector.broadcast(FS, xp[i + 4 * kp]), a4);
-          a5 = q.fma(FloatVector.broadcast(FS, xp[i + 5 * kp]), a5);
-          a6 = q.fma(FloatVector.broadcast(FS, xp[i + 6 * kp]), a6);
-          a7 = q.fma(FloatVector.broadcast(FS, xp[i + 7 * kp]), a7);
-        }
-      }
-      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
-      int gs = m * groups + g;
-      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[gs]), a0);
-      a1 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + groups]), a1);
-      a2 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 2 * groups]), a2);
-      a3 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 3 * groups]), a3);
-      a4 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 4 * groups]), a4);
-      a5 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 5 * groups]), a5);
-      a6 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 6 * groups]), a6);
-      a7 = zs.fma(FloatVector.broadcast(FS, groupSums[gs + 7 * groups]), a7);
+    int x = m * kp + base;
+    for (int i = 0; i < len; i++) {
+      FloatVector w0 = FloatVector.fromArray(FS, buf, P * i);
+      int xi = x + i;
+      a0 = w0.fma(FloatVector.broadcast(FS, xp[xi]), a0);
+      a1 = w0.fma(FloatVector.broadcast(FS, xp[xi + kp]), a1);
+      a2 = w0.fma(FloatVector.broadcast(FS, xp[xi + 2 * kp]), a2);
+      a3 = w0.fma(FloatVector.broadcast(FS, xp[xi + 3 * kp]), a3);
+      a4 = w0.fma(FloatVector.broadcast(FS, xp[xi + 4 * kp]), a4);
+      a5 = w0.fma(FloatVector.broadcast(FS, xp[xi + 5 * kp]), a5);
     }
     a0.intoArray(acc, o);
     a1.intoArray(acc, o + np);
@@ -255,85 +350,6 @@ final class SimdW4A16Layer implements PreparedLinear {
     a3.intoArray(acc, o + 3 * np);
     a4.intoArray(acc, o + 4 * np);
     a5.intoArray(acc, o + 5 * np);
-    a6.intoArray(acc, o + 6 * np);
-    a7.intoArray(acc, o + 7 * np);
-  }
-
-  /**
-   * fp16 / bf16 with many rows: dequantizes and rounds the panel's weights for groups [g0, g1) once
-   * into {@code buf} ([positions, P]), then multiply-adds them into every row, eight rows at a time
-   * (eight independent accumulators), the remaining rows one at a time.
-   */
-  private void bufferedRows(
-      float[] xp, float[] acc, int rows, int n0, int g0, int g1, float[] buf) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    int base = panels.groupStart[g0];
-    int len = panels.groupStart[g1] - base;
-    for (int g = g0; g < g1; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int b = (w * 8 - base) * P;
-        for (int j = 0; j < 8; j++) {
-          dequantize(word, j, z, s, mantissa, minUlpExponent).intoArray(buf, b + j * P);
-        }
-      }
-    }
-    int m = 0;
-    for (; m + FOLDED_ROWS <= rows; m += FOLDED_ROWS) {
-      int o = m * np + n0;
-      FloatVector a0 = FloatVector.fromArray(FS, acc, o);
-      FloatVector a1 = FloatVector.fromArray(FS, acc, o + np);
-      FloatVector a2 = FloatVector.fromArray(FS, acc, o + 2 * np);
-      FloatVector a3 = FloatVector.fromArray(FS, acc, o + 3 * np);
-      FloatVector a4 = FloatVector.fromArray(FS, acc, o + 4 * np);
-      FloatVector a5 = FloatVector.fromArray(FS, acc, o + 5 * np);
-      FloatVector a6 = FloatVector.fromArray(FS, acc, o + 6 * np);
-      FloatVector a7 = FloatVector.fromArray(FS, acc, o + 7 * np);
-      int x = m * kp + base;
-      for (int i = 0; i < len; i++) {
-        FloatVector q = FloatVector.fromArray(FS, buf, i * P);
-        int xi = x + i;
-        a0 = q.fma(FloatVector.broadcast(FS, xp[xi]), a0);
-        a1 = q.fma(FloatVector.broadcast(FS, xp[xi + kp]), a1);
-        a2 = q.fma(FloatVector.broadcast(FS, xp[xi + 2 * kp]), a2);
-        a3 = q.fma(FloatVector.broadcast(FS, xp[xi + 3 * kp]), a3);
-        a4 = q.fma(FloatVector.broadcast(FS, xp[xi + 4 * kp]), a4);
-        a5 = q.fma(FloatVector.broadcast(FS, xp[xi + 5 * kp]), a5);
-        a6 = q.fma(FloatVector.broadcast(FS, xp[xi + 6 * kp]), a6);
-        a7 = q.fma(FloatVector.broadcast(FS, xp[xi + 7 * kp]), a7);
-      }
-      a0.intoArray(acc, o);
-      a1.intoArray(acc, o + np);
-      a2.intoArray(acc, o + 2 * np);
-      a3.intoArray(acc, o + 3 * np);
-      a4.intoArray(acc, o + 4 * np);
-      a5.intoArray(acc, o + 5 * np);
-      a6.intoArray(acc, o + 6 * np);
-      a7.intoArray(acc, o + 7 * np);
-    }
-    for (; m < rows; m++) {
-      int o = m * np + n0;
-      FloatVector a0 = FloatVector.fromArray(FS, acc, o);
-      FloatVector a1 = FloatVector.zero(FS);
-      int x = m * kp + base;
-      int i = 0;
-      for (; i + 1 < len; i += 2) {
-        a0 = FloatVector.fromArray(FS, buf, i * P).fma(FloatVector.broadcast(FS, xp[x + i]), a0);
-        a1 =
-            FloatVector.fromArray(FS, buf, (i + 1) * P)
-                .fma(FloatVector.broadcast(FS, xp[x + i + 1]), a1);
-      }
-      for (; i < len; i++) {
-        a0 = FloatVector.fromArray(FS, buf, i * P).fma(FloatVector.broadcast(FS, xp[x + i]), a0);
-      }
-      a0.add(a1).intoArray(acc, o);
-    }
   }
 
   /**
