@@ -34,8 +34,8 @@ final class CpuBench {
    */
   static final String TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY";
 
-  /** Measured DRAM passes (quick: 2). */
-  static final int DRAM_PASSES = 10;
+  /** Measured DRAM passes (quick: 2): about 10 ms each; the best of many is the roof. */
+  static final int DRAM_PASSES = 30;
 
   private final CpuBenchOptions options;
   private final PrintStream out;
@@ -74,12 +74,13 @@ final class CpuBench {
     out.printf(
         Locale.ROOT,
         "DRAM read bandwidth, %d thread(s): best %.1f GB/s, median %.1f GB/s over %d passes of %d"
-            + " MiB%n",
+            + " MiB (%s)%n",
         threads,
         dram.best(),
         dram.median(),
         dram.gbPerSecond().length,
-        dram.bytes() >> 20);
+        dram.bytes() >> 20,
+        dram.loop());
     json.dram(dram);
     System.gc(); // drop the bandwidth array before the heap is watched
 

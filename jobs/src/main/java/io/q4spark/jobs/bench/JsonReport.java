@@ -19,7 +19,7 @@ import java.util.List;
  * {
  *   "command": "bench cpu", "args": [...], "java": "25...", "cpus": 2, "threads": 2, "quick": false,
  *   "idle_check": {"load_average": .., "calibration_ms": [.., ..], "warnings": [..]},
- *   "dram": {"threads": 2, "bytes": .., "best_gbps": .., "median_gbps": .., "passes_gbps": [..]},
+ *   "dram": {"loop": .., "threads": 2, "bytes": .., "best_gbps": .., "median_gbps": .., "passes_gbps": [..]},
  *   "skipped": [{"kernel": .., "act": .., "scheme": .., "reason": ..}],
  *   "heap": [{"shape": .., "resident_bytes": .., "peak_bytes": .., "beyond_resident_bytes": ..}],
  *   "measurements": [{"backend": "ort-matmulnbits-acc4", "kernel": null, "act": "float32",
@@ -65,6 +65,7 @@ final class JsonReport {
 
   void dram(DramBandwidth.Result r) {
     ObjectNode o = root.putObject("dram");
+    o.put("loop", r.loop());
     o.put("threads", r.threads());
     o.put("bytes", r.bytes());
     o.put("best_gbps", r.best());

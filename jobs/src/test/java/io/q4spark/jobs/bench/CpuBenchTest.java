@@ -73,6 +73,8 @@ class CpuBenchTest {
     JsonNode root = new ObjectMapper().readTree(json.toFile());
     assertEquals("bench cpu", root.get("command").asText());
     assertTrue(root.get("dram").get("best_gbps").asDouble() > 0);
+    // Surefire runs with --add-modules jdk.incubator.vector, as bin/q4spark does.
+    assertTrue(root.get("dram").get("loop").asText().startsWith("Vector API loop"), r.out());
     assertEquals(2, root.get("idle_check").get("calibration_ms").size());
     JsonNode ms = root.get("measurements");
     Set<String> backends = new HashSet<>();
