@@ -1,5 +1,6 @@
 package io.q4spark.jobs;
 
+import io.q4spark.jobs.bench.BenchCommand;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Map;
@@ -14,16 +15,19 @@ public final class Main {
   /** Exit status for bad arguments. */
   public static final int EXIT_USAGE = 2;
 
-  /** A command: runs with its arguments and returns the exit status. */
-  interface Command {
+  /**
+   * A command: runs with its arguments and returns the exit status. Public so that commands with
+   * packages of their own ({@code bench}) can implement it.
+   */
+  public interface Command {
     String summary();
 
     int run(String[] args, PrintStream out) throws UsageException;
   }
 
   /** Bad arguments; the message is the one line printed. */
-  static final class UsageException extends Exception {
-    UsageException(String message) {
+  public static final class UsageException extends Exception {
+    public UsageException(String message) {
       super(message);
     }
   }
@@ -31,6 +35,7 @@ public final class Main {
   private static final Map<String, Command> COMMANDS = new TreeMap<>();
 
   static {
+    COMMANDS.put("bench", new BenchCommand());
     COMMANDS.put("check-golden", new CheckGoldenCommand());
     COMMANDS.put("doctor", new DoctorCommand());
     COMMANDS.put("demo", new DemoCommand());

@@ -30,7 +30,8 @@ class MainTest {
     Run r = run("frobnicate");
     assertEquals(2, r.status());
     assertEquals(
-        "q4spark: unknown command 'frobnicate'; commands: check-golden, demo, doctor\n", r.err());
+        "q4spark: unknown command 'frobnicate'; commands: bench, check-golden, demo, doctor\n",
+        r.err());
   }
 
   @Test
