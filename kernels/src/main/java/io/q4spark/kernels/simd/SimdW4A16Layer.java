@@ -132,29 +132,38 @@ final class SimdW4A16Layer implements PreparedLinear {
 
   @Override
   public void apply(float[] x, int rows, float[] bias, float[] out) {
+    // Row chunks bound the scratch memory (a chunk's activations and sums) whatever M is; each
+    // chunk
+    // dequantizes the weights again, a cost spread over its ROW_CHUNK rows.
+    for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
+      applyChunk(x, r0, Math.min(ROW_CHUNK, rows - r0), bias, out);
+    }
+  }
+
+  private void applyChunk(float[] x, int r0, int rows, float[] bias, float[] out) {
     int kp = panels.kPadded;
+    int k = config.k();
     int groups = panels.groups;
     boolean blocked = rows >= MICRO_ROWS;
     // The blocked path runs whole micro-kernel blocks: rows are padded with zeros to a multiple of
     // MICRO_ROWS (at most 5 wasted rows) rather than handled one at a time.
     int paddedRows = blocked ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
+    int np = panels.nPadded;
+    Scratch scratch = SCRATCH.get();
     // Activations by position; on the streaming fp32 path each is pre-scaled by 2^-4j for its
-    // nibble
-    // j (see oneRow). Padding positions and rows stay 0.
-    float[] xp = new float[paddedRows * kp];
-    float[] groupSums = new float[rows * groups];
+    // nibble j (see oneRow). Padding positions and rows are 0.
+    float[] xp = scratch.floats(0, paddedRows * kp);
+    float[] groupSums = scratch.floats(1, rows * groups);
+    float[] acc = scratch.floats(2, paddedRows * np);
     for (int m = 0; m < rows; m++) {
-      for (int k = 0; k < config.k(); k++) {
-        int pos = panels.positionOf[k];
-        float v = x[m * config.k() + k];
+      int xBase = (r0 + m) * k;
+      for (int kk = 0; kk < k; kk++) {
+        int pos = panels.positionOf[kk];
+        float v = x[xBase + kk];
         xp[m * kp + pos] = folded && !blocked ? v * NIBBLE_SCALE[pos & 7] : v;
-      }
-      for (int k = 0; k < config.k(); k++) {
-        groupSums[m * groups + panels.groupOf[k]] += x[m * config.k() + k];
+        groupSums[m * groups + panels.groupOf[kk]] += v;
       }
     }
-    int np = panels.nPadded;
-    float[] acc = new float[paddedRows * np];
     if (blocked) {
       ParallelRange.run(
           threads, np, 2 * P, (from, to) -> computeBlocked(xp, paddedRows, acc, from, to));
@@ -165,15 +174,42 @@ final class SimdW4A16Layer implements PreparedLinear {
     DType outType = config.outType();
     int n = config.n();
     for (int m = 0; m < rows; m++) {
+      int o = (r0 + m) * n;
       for (int nn = 0; nn < n; nn++) {
         float y = outType.round(acc[m * np + nn]);
         if (bias != null) {
           y = outType.round(y + bias[nn]);
         }
-        out[m * n + nn] = y;
+        out[o + nn] = y;
       }
     }
   }
+
+  /**
+   * Rows per chunk: a multiple of {@link #MICRO_ROWS}; 240 rows of K = 14336 is 13 MiB of scratch.
+   */
+  private static final int ROW_CHUNK = 240;
+
+  /**
+   * Per-thread scratch arrays, reused across calls so a call allocates nothing; each is zeroed on
+   * hand-out. Grow-only: a thread keeps the largest size it needed.
+   */
+  static final class Scratch {
+    private final float[][] arrays = new float[4][];
+
+    float[] floats(int slot, int size) {
+      float[] a = arrays[slot];
+      if (a == null || a.length < size) {
+        a = new float[size];
+        arrays[slot] = a;
+      } else {
+        java.util.Arrays.fill(a, 0, size, 0f);
+      }
+      return a;
+    }
+  }
+
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   /** Few rows: decode each word in registers and use it for every row at once. */
   private void computeStreaming(
@@ -213,7 +249,8 @@ final class SimdW4A16Layer implements PreparedLinear {
           Math.max(
               maxChunk, panels.groupStart[chunkStart[c + 1]] - panels.groupStart[chunkStart[c]]);
     }
-    float[] buf = new float[maxChunk * 2 * P];
+    // Slot 3: the caller's slots 0-2 hold the activations this worker reads.
+    float[] buf = SCRATCH.get().floats(3, maxChunk * 2 * P);
     for (int c = 0; c + 1 < chunkStart.length; c++) {
       int g0 = chunkStart[c];
       int g1 = chunkStart[c + 1];
