@@ -211,27 +211,26 @@ final class SimdW4A16Layer implements PreparedLinear {
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-  /** Few rows: decode each word in registers and use it for every row at once. */
+  /**
+   * Few rows: decode each word in registers and use it for every row at once. Each panel is
+   * streamed whole (all groups), so a thread's weights are read as one contiguous run: the
+   * activations of a few rows fit in L1 and need no K chunks.
+   */
   private void computeStreaming(
       float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
-    for (int c = 0; c + 1 < chunkStart.length; c++) {
-      int g0 = chunkStart[c];
-      int g1 = chunkStart[c + 1];
+    int groups = panels.groups;
+    for (int n0 = from; n0 < to; n0 += P) {
       int m = 0;
       if (!folded) {
         for (; m + ROWS <= rows; m += ROWS) {
-          for (int n0 = from; n0 < to; n0 += P) {
-            fourRowsRounded(xp, acc, m, n0, g0, g1);
-          }
+          fourRowsRounded(xp, acc, m, n0, 0, groups);
         }
       }
       for (; m < rows; m++) {
-        for (int n0 = from; n0 < to; n0 += P) {
-          if (folded) {
-            oneRow(xp, groupSums, acc, m, n0, g0, g1);
-          } else {
-            oneRowRounded(xp, acc, m, n0, g0, g1);
-          }
+        if (folded) {
+          oneRow(xp, groupSums, acc, m, n0, 0, groups);
+        } else {
+          oneRowRounded(xp, acc, m, n0, 0, groups);
         }
       }
     }
