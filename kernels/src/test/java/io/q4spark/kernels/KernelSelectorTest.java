@@ -97,7 +97,7 @@ class KernelSelectorTest {
         KernelSelector.select(
             config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A8),
             KernelOptions.defaults());
-    assertEquals("ScalarW4A8Kernel", s.chosen().name());
+    assertEquals("SimdW4A8Kernel", s.chosen().name());
     assertEquals(
         "SimdW4A16Kernel cannot implement due to: SimdW4A16Kernel implements W4A16"
             + " (floating-point activations), the layer is W4A8",
@@ -160,10 +160,12 @@ class KernelSelectorTest {
             + " (8 int4 values packed per int32)\n"
             + "ScalarW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
+            + "SimdW4A8Kernel cannot implement due to: SimdW4A8Kernel implements W4A8 (int8"
+            + " per-token activations), the layer is W4A16\n"
             + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16",
         e.getMessage());
-    assertEquals(4, e.outcomes().size());
+    assertEquals(5, e.outcomes().size());
   }
 
   @Test
@@ -180,7 +182,7 @@ class KernelSelectorTest {
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
             + " names from [SimdW4A16Kernel, TiledW4A16Kernel, ScalarW4A16Kernel,"
-            + " ScalarW4A8Kernel]",
+            + " SimdW4A8Kernel, ScalarW4A8Kernel]",
         e.getMessage());
     assertFalse(KernelCatalog.names().contains("TritonW4A16"));
   }
