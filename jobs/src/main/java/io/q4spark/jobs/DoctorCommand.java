@@ -153,7 +153,8 @@ final class DoctorCommand implements Main.Command {
     out.println(
         "  vector API   "
             + (vector
-                ? "jdk.incubator.vector present"
+                ? "jdk.incubator.vector present, preferred species "
+                    + io.q4spark.kernels.simd.SimdW4A16Kernel.species()
                 : "jdk.incubator.vector absent (add --add-modules jdk.incubator.vector)"));
     String denied = System.getenv(KernelOptions.DISABLED_KERNELS_ENV);
     out.println(

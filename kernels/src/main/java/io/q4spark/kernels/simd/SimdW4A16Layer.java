@@ -64,6 +64,9 @@ final class SimdW4A16Layer implements PreparedLinear {
   /** Biased fp32 exponent of the activation dtype's smallest ulp. */
   private final int minUlpExponent;
 
+  /** Whether position == input feature for every k (no act-order, no padding). */
+  private final boolean identityPositions;
+
   /** Group chunks: chunk c covers groups [chunkStart[c], chunkStart[c + 1]). */
   private final int[] chunkStart;
 
@@ -71,6 +74,11 @@ final class SimdW4A16Layer implements PreparedLinear {
     this.config = layer.config();
     this.threads = threads;
     this.panels = SimdPanels.of(layer, P);
+    boolean identity = panels.kPadded == config.k();
+    for (int k = 0; identity && k < config.k(); k++) {
+      identity = panels.positionOf[k] == k;
+    }
+    this.identityPositions = identity;
     int groups = panels.groups;
     int np = panels.nPadded;
     DType act = config.actType();
@@ -155,13 +163,27 @@ final class SimdW4A16Layer implements PreparedLinear {
     float[] xp = scratch.floats(0, paddedRows * kp);
     float[] groupSums = scratch.floats(1, rows * groups);
     float[] acc = scratch.floats(2, paddedRows * np);
-    for (int m = 0; m < rows; m++) {
-      int xBase = (r0 + m) * k;
-      for (int kk = 0; kk < k; kk++) {
-        int pos = panels.positionOf[kk];
-        float v = x[xBase + kk];
-        xp[m * kp + pos] = folded && !blocked ? v * NIBBLE_SCALE[pos & 7] : v;
-        groupSums[m * groups + panels.groupOf[kk]] += v;
+    boolean prescale = folded && !blocked;
+    if (identityPositions && !prescale) {
+      // Without act-order or padding, positions are input features: copy the rows as they are.
+      System.arraycopy(x, r0 * k, xp, 0, rows * k);
+    } else {
+      for (int m = 0; m < rows; m++) {
+        int xBase = (r0 + m) * k;
+        for (int kk = 0; kk < k; kk++) {
+          int pos = panels.positionOf[kk];
+          float v = x[xBase + kk];
+          xp[m * kp + pos] = prescale ? v * NIBBLE_SCALE[pos & 7] : v;
+        }
+      }
+    }
+    if (prescale) {
+      // Only the streaming fp32 path takes the zero points off per group (see oneRow).
+      for (int m = 0; m < rows; m++) {
+        int xBase = (r0 + m) * k;
+        for (int kk = 0; kk < k; kk++) {
+          groupSums[m * groups + panels.groupOf[kk]] += x[xBase + kk];
+        }
       }
     }
     if (blocked) {
@@ -175,12 +197,18 @@ final class SimdW4A16Layer implements PreparedLinear {
     int n = config.n();
     for (int m = 0; m < rows; m++) {
       int o = (r0 + m) * n;
-      for (int nn = 0; nn < n; nn++) {
-        float y = outType.round(acc[m * np + nn]);
-        if (bias != null) {
-          y = outType.round(y + bias[nn]);
+      int a = m * np;
+      if (outType == DType.F32 && bias == null) {
+        System.arraycopy(acc, a, out, o, n);
+      } else if (outType == DType.F32) {
+        for (int nn = 0; nn < n; nn++) {
+          out[o + nn] = acc[a + nn] + bias[nn];
         }
-        out[o + nn] = y;
+      } else {
+        for (int nn = 0; nn < n; nn++) {
+          float y = outType.round(acc[a + nn]);
+          out[o + nn] = bias == null ? y : outType.round(y + bias[nn]);
+        }
       }
     }
   }

@@ -23,7 +23,7 @@ import java.util.List;
  * <pre>
  *   qx, xs  = per-token int8 codes and scale of each row
  *   t(m, n) = sum_k qx[m, k] * ((code(k, n) - 8) * ws(g(k), n))     fp32
- *   out     = round_act(round_fp16(xs[m] * t(m, n) + bias[n]))
+ *   out     = round_act(round_fp16(xs[m] * t(m, n) + bias[n]))            fp32 epilogue
  * </pre>
  *
  * Every product is exact in fp32 (an 8-bit code times a 4-bit value times an 11-bit scale needs at
@@ -115,22 +115,55 @@ public final class SimdW4A8Kernel implements LinearKernel {
     public void apply(float[] x, int rows, float[] bias, float[] out) {
       int k = config.k();
       int n = config.n();
-      byte[] codes = new byte[rows * k];
-      float[] xs = new float[rows];
+      Scratch scratch = SCRATCH.get();
+      byte[] codes = scratch.codes(rows * k);
+      float[] xs = scratch.scales(rows);
+      float[] qx = scratch.activations(rows * k);
       quantizeActivations(x, rows, codes, xs);
-      float[] qx = new float[rows * k];
-      for (int i = 0; i < qx.length; i++) {
+      for (int i = 0; i < rows * k; i++) {
         qx[i] = codes[i];
       }
       gemm.apply(qx, rows, null, out);
       DType act = config.actType();
       for (int m = 0; m < rows; m++) {
+        float scale = xs[m];
+        int o = m * n;
         for (int nn = 0; nn < n; nn++) {
-          int i = m * n + nn;
-          double v = (double) xs[m] * out[i] + (bias == null ? 0.0 : bias[nn]);
-          out[i] = act.round(Float16.round(v));
+          // fp32 epilogue: the GEMM sum is already fp32, so a wider one would not be exact either.
+          float v = scale * out[o + nn] + (bias == null ? 0f : bias[nn]);
+          out[o + nn] = act.round(Float16.round(v));
         }
       }
     }
   }
+
+  /** Per-thread buffers for the quantized activations, reused across calls. */
+  private static final class Scratch {
+    private byte[] codes = new byte[0];
+    private float[] scales = new float[0];
+    private float[] activations = new float[0];
+
+    byte[] codes(int size) {
+      if (codes.length < size) {
+        codes = new byte[size];
+      }
+      return codes;
+    }
+
+    float[] scales(int size) {
+      if (scales.length < size) {
+        scales = new float[size];
+      }
+      return scales;
+    }
+
+    float[] activations(int size) {
+      if (activations.length < size) {
+        activations = new float[size];
+      }
+      return activations;
+    }
+  }
+
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 }
