@@ -17,39 +17,34 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * W4A16 on the Java Vector API, in the preferred species (AVX2, AVX-512 and NEON alike). Weights
- * live in {@link SimdPanels}: panels of P columns, K-packed words, so one vector load brings 8
- * codes for each of P neighbouring outputs. For every block of up to {@link #ROWS} activation rows
- * and every panel, the kernel streams the panel's words once, decodes each nibble in registers and
- * multiplies it into all the rows of the block:
+ * W4A16 on the Java Vector API, in the preferred species (AVX2, AVX-512 and NEON alike), threads
+ * splitting the output columns. Weights live in {@link SimdPanels}: panels of P columns, K-packed
+ * words, so one vector load brings 8 codes for each of P neighbouring outputs. Two paths, chosen
+ * per call by {@code SimdW4A16Layer}:
  *
  * <pre>
- *   for each group g:                                       positions [start(g), start(g+1))
- *     t[r] = sum over positions i of code(i, n) * x[r, i]    fp32 vectors over n, exact integer codes
- *     acc[r] += scale(g, n) * t[r] - zero(g, n) * scale(g, n) * sum_i x[r, i]
- *   out[r, n] = round_out(acc[r]) (+ bias, rounded again)
+ *   streaming (fp32 activations, fewer than 6 rows): weights read once per row, decoded in registers
+ *     for each group g:
+ *       t = sum over positions i of code(i, n) * x[i]             fp32, four independent chains
+ *       acc += scale(g, n) * t - zero(g, n) * scale(g, n) * sum_i x[i]
+ *
+ *   buffered (6 rows or more, and every fp16 / bf16 call):
+ *     for each K chunk and pair of panels:
+ *       buf[i][n] = round_act((code(i, n) - zero(g(i), n)) * scale(g(i), n))   once per call
+ *       out[6 rows][2P columns] += x * buf                       6x2-panel register-blocked FMA
  * </pre>
  *
- * The zero point is folded out of the inner loop (one multiply-add per group instead of one
- * subtract per code). Decoding avoids a shift per nibble: {@code word & (0xF << 4j)} converts
- * exactly to {@code code * 2^4j}, so the activation at nibble j is pre-scaled by {@code 2^-4j} once
- * per call (the top nibble, which would set the sign bit, is shifted down instead).
- *
- * <p>Numerics differ from the reference in two places, both within the golden tolerances: the
- * dequantized weight {@code (code - zero) * scale} is never rounded to the activation dtype (the
- * scale is applied to the group's exact partial sum), and the fp32 sums run in a different order.
- * Act-order layers are handled by sorting input features by group at prepare time and permuting the
- * activations on each call.
+ * The streaming path folds the zero point out of the inner loop, and decodes without a shift per
+ * nibble: {@code word & (0xF << 4j)} converts exactly to {@code code * 2^4j}, so the activation at
+ * nibble j is pre-scaled by {@code 2^-4j} once per call (the top nibble, which would set the sign
+ * bit, is shifted down instead). The buffered path rounds each dequantized weight to the activation
+ * dtype exactly as the reference does; only the fp32 summation order differs. Act-order layers are
+ * handled by sorting input features by group at prepare time and permuting the activations per
+ * call.
  */
 public final class SimdW4A16Kernel implements LinearKernel {
   static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
-
-  /**
-   * Rows decoded together: 4 rows keep 8 accumulators plus the decode temporaries in 16 AVX2
-   * registers.
-   */
-  static final int ROWS = 4;
 
   /**
    * Positions per K chunk: the activations of a row block for one chunk (4 rows x 1024 x 4 bytes =

@@ -20,8 +20,6 @@ final class SimdW4A16Layer implements PreparedLinear {
    */
   private static final float F16_OVERFLOW = 65520f;
 
-  private static final int ROWS = SimdW4A16Kernel.ROWS;
-
   /**
    * Rows of the register-blocked micro-kernel: 6 rows x 2 panels = 12 accumulators, plus 2 weight
    * vectors and a broadcast, fill the 16 AVX2 registers (the 6x16 shape of BLAS sgemm kernels).
@@ -152,10 +150,13 @@ final class SimdW4A16Layer implements PreparedLinear {
     int kp = panels.kPadded;
     int k = config.k();
     int groups = panels.groups;
-    boolean blocked = rows >= MICRO_ROWS;
-    // The blocked path runs whole micro-kernel blocks: rows are padded with zeros to a multiple of
-    // MICRO_ROWS (at most 5 wasted rows) rather than handled one at a time.
-    int paddedRows = blocked ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
+    // fp16 / bf16 always take the buffered path: rounding each weight costs more than a
+    // multiply-add,
+    // so it is done once per call. fp32 with few rows decodes in registers instead (streaming).
+    boolean blocked = rows >= MICRO_ROWS || !folded;
+    // The micro-kernel runs whole blocks: rows are padded with zeros to a multiple of MICRO_ROWS
+    // (at most 5 wasted rows) rather than handled one at a time.
+    int paddedRows = rows >= MICRO_ROWS ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
     int np = panels.nPadded;
     Scratch scratch = SCRATCH.get();
     // Activations by position; on the streaming fp32 path each is pre-scaled by 2^-4j for its
@@ -240,26 +241,16 @@ final class SimdW4A16Layer implements PreparedLinear {
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   /**
-   * Few rows: decode each word in registers and use it for every row at once. Each panel is
-   * streamed whole (all groups), so a thread's weights are read as one contiguous run: the
-   * activations of a few rows fit in L1 and need no K chunks.
+   * Few rows, fp32: decode each word in registers, one row at a time. Each panel is streamed whole
+   * (all groups), so a thread's weights are read as one contiguous run: the activations of a few
+   * rows fit in L1 and need no K chunks.
    */
   private void computeStreaming(
       float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
     int groups = panels.groups;
     for (int n0 = from; n0 < to; n0 += P) {
-      int m = 0;
-      if (!folded) {
-        for (; m + ROWS <= rows; m += ROWS) {
-          fourRowsRounded(xp, acc, m, n0, 0, groups);
-        }
-      }
-      for (; m < rows; m++) {
-        if (folded) {
-          oneRow(xp, groupSums, acc, m, n0, 0, groups);
-        } else {
-          oneRowRounded(xp, acc, m, n0, 0, groups);
-        }
+      for (int m = 0; m < rows; m++) {
+        oneRow(xp, groupSums, acc, m, n0, 0, groups);
       }
     }
   }
@@ -267,7 +258,8 @@ final class SimdW4A16Layer implements PreparedLinear {
   /**
    * Many rows: per K chunk and pair of panels, dequantize the weights once into a buffer (rounded
    * to the activation dtype, as the reference does; exact fp32 products for fp32), then run the
-   * 6-row micro-kernel over all rows ({@code rows} is a multiple of {@link #MICRO_ROWS}).
+   * 6-row micro-kernel over all rows ({@code rows} is then a multiple of {@link #MICRO_ROWS}), or,
+   * for fewer rows (fp16 and bf16 only), one row at a time over the buffer.
    */
   private void computeBlocked(float[] xp, int rows, float[] acc, int from, int to) {
     int maxChunk = 0;
@@ -289,11 +281,20 @@ final class SimdW4A16Layer implements PreparedLinear {
         if (pair) {
           dequantizeInto(buf, P, n0 + P, g0, g1, 2 * P);
         }
-        for (int m = 0; m < rows; m += MICRO_ROWS) {
-          if (pair) {
-            sixRowsTwoPanels(xp, acc, buf, m, n0, base, len);
-          } else {
-            sixRowsOnePanel(xp, acc, buf, m, n0, base, len);
+        if (rows >= MICRO_ROWS) {
+          for (int m = 0; m < rows; m += MICRO_ROWS) {
+            if (pair) {
+              sixRowsTwoPanels(xp, acc, buf, m, n0, base, len);
+            } else {
+              sixRowsOnePanel(xp, acc, buf, m, n0, base, len);
+            }
+          }
+        } else {
+          for (int m = 0; m < rows; m++) {
+            oneRowBuffered(xp, acc, buf, m, n0, base, len, pair ? 2 * P : P, 0);
+            if (pair) {
+              oneRowBuffered(xp, acc, buf, m, n0 + P, base, len, 2 * P, P);
+            }
           }
         }
       }
@@ -416,6 +417,37 @@ final class SimdW4A16Layer implements PreparedLinear {
     a5.intoArray(acc, o + 5 * np);
   }
 
+  /** One row of one panel over the buffer (stride {@code stride}, panel at {@code offset}). */
+  private void oneRowBuffered(
+      float[] xp,
+      float[] acc,
+      float[] buf,
+      int m,
+      int n0,
+      int base,
+      int len,
+      int stride,
+      int offset) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int o = m * np + n0;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, o);
+    FloatVector a1 = FloatVector.zero(FS);
+    int x = m * kp + base;
+    int i = 0;
+    for (; i + 1 < len; i += 2) {
+      FloatVector w0 = FloatVector.fromArray(FS, buf, offset + stride * i);
+      FloatVector w1 = FloatVector.fromArray(FS, buf, offset + stride * (i + 1));
+      a0 = w0.fma(FloatVector.broadcast(FS, xp[x + i]), a0);
+      a1 = w1.fma(FloatVector.broadcast(FS, xp[x + i + 1]), a1);
+    }
+    for (; i < len; i++) {
+      FloatVector w0 = FloatVector.fromArray(FS, buf, offset + stride * i);
+      a0 = w0.fma(FloatVector.broadcast(FS, xp[x + i]), a0);
+    }
+    a0.add(a1).intoArray(acc, o);
+  }
+
   /**
    * One row: four independent partial sums (by nibble j mod 4), so consecutive multiply-adds do not
    * wait for each other (a single chain would be bound by the 4-cycle FMA latency).
@@ -455,23 +487,6 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * The dequantized weights of nibble j of {@code word}: round_act((code - zero) * scale), rounded
-   * to {@code mantissa} fraction bits (10 for fp16, 7 for bf16) and never finer than the ulp whose
-   * biased fp32 exponent is {@code minUlpExponent} (fp16 subnormals: 2^-24).
-   */
-  private static FloatVector dequantize(
-      IntVector word,
-      int j,
-      FloatVector zero,
-      FloatVector scale,
-      int mantissa,
-      int minUlpExponent) {
-    IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
-    FloatVector w = ((FloatVector) code.convert(VectorOperators.I2F, 0)).sub(zero).mul(scale);
-    return roundTo(w, mantissa, minUlpExponent);
-  }
-
-  /**
    * Round to nearest even at a per-lane ulp without branches: adding {@code c = 1.5 * 2^23 * ulp}
    * leaves exactly the bits above the ulp (the sum's own ulp is the target ulp), and subtracting
    * {@code c} again is exact. Valid for finite values far below the fp32 maximum.
@@ -507,76 +522,4 @@ final class SimdW4A16Layer implements PreparedLinear {
   static final int F16_MIN_ULP_EXPONENT = 127 - 24;
   static final int BF16_MANTISSA = 7;
   static final int BF16_MIN_ULP_EXPONENT = 1;
-
-  private void fourRowsRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
-    FloatVector a2 = FloatVector.fromArray(FS, acc, (m + 2) * np + n0);
-    FloatVector a3 = FloatVector.fromArray(FS, acc, (m + 3) * np + n0);
-    int x0 = m * kp;
-    int x1 = x0 + kp;
-    int x2 = x1 + kp;
-    int x3 = x2 + kp;
-    for (int g = g0; g < g1; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = w * 8;
-        for (int j = 0; j < 8; j++) {
-          FloatVector q = dequantize(word, j, z, s, mantissa, minUlpExponent);
-          a0 = q.fma(FloatVector.broadcast(FS, xp[x0 + pos + j]), a0);
-          a1 = q.fma(FloatVector.broadcast(FS, xp[x1 + pos + j]), a1);
-          a2 = q.fma(FloatVector.broadcast(FS, xp[x2 + pos + j]), a2);
-          a3 = q.fma(FloatVector.broadcast(FS, xp[x3 + pos + j]), a3);
-        }
-      }
-    }
-    a0.intoArray(acc, m * np + n0);
-    a1.intoArray(acc, (m + 1) * np + n0);
-    a2.intoArray(acc, (m + 2) * np + n0);
-    a3.intoArray(acc, (m + 3) * np + n0);
-  }
-
-  /** One row, rounded dequantization; four partial sums as in {@link #oneRow}. */
-  private void oneRowRounded(float[] xp, float[] acc, int m, int n0, int g0, int g1) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.zero(FS);
-    FloatVector a2 = FloatVector.zero(FS);
-    FloatVector a3 = FloatVector.zero(FS);
-    int x0 = m * kp;
-    for (int g = g0; g < g1; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j += 4) {
-          a0 =
-              dequantize(word, j, z, s, mantissa, minUlpExponent)
-                  .fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
-          a1 =
-              dequantize(word, j + 1, z, s, mantissa, minUlpExponent)
-                  .fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-          a2 =
-              dequantize(word, j + 2, z, s, mantissa, minUlpExponent)
-                  .fma(FloatVector.broadcast(FS, xp[pos + j + 2]), a2);
-          a3 =
-              dequantize(word, j + 3, z, s, mantissa, minUlpExponent)
-                  .fma(FloatVector.broadcast(FS, xp[pos + j + 3]), a3);
-        }
-      }
-    }
-    a0.add(a1).add(a2.add(a3)).intoArray(acc, m * np + n0);
-  }
 }
