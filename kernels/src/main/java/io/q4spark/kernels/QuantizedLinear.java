@@ -154,6 +154,27 @@ public record QuantizedLinear(
     return type.bias();
   }
 
+  /**
+   * The scales rounded to {@code type}, as kernels hold them: vLLM loads scales into the model
+   * dtype, one rounding, once.
+   */
+  public float[] scalesIn(DType type) {
+    float[] rounded = new float[scales.length];
+    for (int i = 0; i < rounded.length; i++) {
+      rounded[i] = type.round(scales[i]);
+    }
+    return rounded;
+  }
+
+  /** The group of every input feature, [K]: {@code g_idx} or {@code k / G}. */
+  public int[] groups() {
+    int[] g = new int[config.k()];
+    for (int k = 0; k < g.length; k++) {
+      g[k] = group(k);
+    }
+    return g;
+  }
+
   /** Group of input feature {@code k}. */
   public int group(int k) {
     return gIdx != null ? gIdx[k] : k / config.effectiveGroupSize();

@@ -67,16 +67,8 @@ public final class ScalarW4A16Kernel implements LinearKernel {
       this.config = layer.config();
       this.weight = layer.weight().toLayout(Int4Layout.K_N8);
       this.zeros = layer.zeros() == null ? null : layer.zeros().toLayout(Int4Layout.K_N8);
-      DType act = config.actType();
-      this.scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        // vLLM loads scales into the model dtype: one rounding, once.
-        scales[i] = act.round(layer.scales()[i]);
-      }
-      this.groupOf = new int[config.k()];
-      for (int k = 0; k < groupOf.length; k++) {
-        groupOf[k] = layer.group(k);
-      }
+      this.scales = layer.scalesIn(config.actType());
+      this.groupOf = layer.groups();
       this.codeZero = QuantizedLinear.codeZero(config.weightType());
     }
 

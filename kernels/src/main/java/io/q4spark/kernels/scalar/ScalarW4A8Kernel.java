@@ -84,15 +84,8 @@ public final class ScalarW4A8Kernel implements LinearKernel {
     Prepared(QuantizedLinear layer) {
       this.config = layer.config();
       this.weight = layer.weight().toLayout(Int4Layout.N_K8);
-      DType act = config.actType();
-      this.scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        scales[i] = act.round(layer.scales()[i]);
-      }
-      this.groupOf = new int[config.k()];
-      for (int k = 0; k < groupOf.length; k++) {
-        groupOf[k] = layer.group(k);
-      }
+      this.scales = layer.scalesIn(config.actType());
+      this.groupOf = layer.groups();
       this.codeZero = QuantizedLinear.codeZero(config.weightType());
     }
 

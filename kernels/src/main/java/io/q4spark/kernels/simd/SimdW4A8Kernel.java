@@ -70,11 +70,7 @@ public final class SimdW4A8Kernel implements LinearKernel {
 
     Prepared(QuantizedLinear layer, int threads) {
       this.config = layer.config();
-      DType act = config.actType();
-      float[] scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        scales[i] = act.round(layer.scales()[i]);
-      }
+      float[] scales = layer.scalesIn(config.actType());
       // The same weights seen as a W4A16 layer with fp32 activations: the int8 codes are exact fp32
       // values, and the scales are already in the model dtype.
       LinearLayerConfig inner =

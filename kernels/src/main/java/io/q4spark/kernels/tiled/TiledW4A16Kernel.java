@@ -81,11 +81,7 @@ public final class TiledW4A16Kernel implements LinearKernel {
       this.config = layer.config();
       this.qweight = layer.weight().toLayout(Int4Layout.K_N8).words();
       this.qzeros = layer.zeros() == null ? null : layer.zeros().toLayout(Int4Layout.K_N8).words();
-      DType act = config.actType();
-      this.scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        scales[i] = act.round(layer.scales()[i]);
-      }
+      this.scales = layer.scalesIn(config.actType());
       this.codeZero = QuantizedLinear.codeZero(config.weightType());
     }
 
