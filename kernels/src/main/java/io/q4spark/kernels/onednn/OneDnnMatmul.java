@@ -333,8 +333,9 @@ final class OneDnnMatmul implements AutoCloseable {
   }
 
   /**
-   * One thread's native buffers, grown as needed and reused across calls and layers: the source
-   * rows (f32 or s8), their scales, the output rows, oneDNN's scratchpad, and a stream.
+   * One thread's buffers, grown as needed and reused across calls and layers: native ones for the
+   * source rows (f32 or s8), their scales, the output rows and oneDNN's scratchpad, a stream, and
+   * heap ones for the W4A8 quantization stage.
    */
   static final class Scratch {
     private FloatPointer source = new FloatPointer(1);
@@ -343,6 +344,9 @@ final class OneDnnMatmul implements AutoCloseable {
     private FloatPointer output = new FloatPointer(1);
     private BytePointer scratchpad = new BytePointer(1);
     private stream stream;
+    private byte[] heapCodes = new byte[0];
+    private float[] heapScales = new float[0];
+    private float[] heapActivations = new float[0];
 
     private static final ThreadLocal<Scratch> CURRENT = ThreadLocal.withInitial(Scratch::new);
 
@@ -384,6 +388,30 @@ final class OneDnnMatmul implements AutoCloseable {
         output = new FloatPointer(size);
       }
       return output;
+    }
+
+    /** Heap buffer for the int8 codes of a chunk, at least {@code size}. */
+    byte[] heapCodes(int size) {
+      if (heapCodes.length < size) {
+        heapCodes = new byte[size];
+      }
+      return heapCodes;
+    }
+
+    /** Heap buffer for the per-row scales of a chunk, at least {@code size}. */
+    float[] heapScales(int size) {
+      if (heapScales.length < size) {
+        heapScales = new float[size];
+      }
+      return heapScales;
+    }
+
+    /** Heap buffer for the activations of a chunk, at least {@code size}. */
+    float[] heapActivations(int size) {
+      if (heapActivations.length < size) {
+        heapActivations = new float[size];
+      }
+      return heapActivations;
     }
 
     private BytePointer scratchpad(long bytes) {

@@ -120,18 +120,25 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
       int k = config.k();
       int n = config.n();
       DType act = config.actType();
-      byte[] codes = new byte[rows * k];
-      float[] xs = new float[rows];
-      quantizeActivations(x, rows, codes, xs);
       OneDnnMatmul.Scratch scratch = OneDnnMatmul.Scratch.current();
       int chunk = Math.min(rows, OneDnnMatmul.MAX_ROWS);
+      byte[] codes = scratch.heapCodes(chunk * k);
+      float[] xs = scratch.heapScales(chunk);
       BytePointer src = scratch.int8Source((long) chunk * k);
       FloatPointer srcScales = scratch.sourceScales(chunk);
       FloatPointer dst = scratch.output((long) chunk * n);
       for (int m0 = 0; m0 < rows; m0 += OneDnnMatmul.MAX_ROWS) {
         int m = Math.min(OneDnnMatmul.MAX_ROWS, rows - m0);
-        src.put(codes, m0 * k, m * k);
-        srcScales.put(xs, m0, m);
+        // Per token, so a chunk of rows quantizes on its own exactly as the whole would; the
+        // quantizer reads from index 0, so later chunks are copied to the front of a buffer.
+        float[] rowsX = x;
+        if (m0 > 0) {
+          rowsX = scratch.heapActivations(m * k);
+          System.arraycopy(x, m0 * k, rowsX, 0, m * k);
+        }
+        PerTokenInt8Quantizer.quantize(rowsX, m, k, act, codes, xs);
+        src.put(codes, 0, m * k);
+        srcScales.put(xs, 0, m);
         matmul.run(scratch, m);
         dst.get(out, m0 * n, m * n);
         for (int r = 0; r < m; r++) {

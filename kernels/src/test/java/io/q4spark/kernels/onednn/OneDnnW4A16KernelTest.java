@@ -235,4 +235,46 @@ class OneDnnW4A16KernelTest {
       assertEquals(1, picked.get_strides().get(1));
     }
   }
+
+  @Test
+  void concurrentCallsOnOneLayerGiveTheSequentialResults() throws Exception {
+    Random r = new Random(SEED + 5);
+    LinearLayerConfig c = config(256, 40, 64, true);
+    assumeAccepted(c);
+    int[] rows = {1, 5, 17, 2};
+    float[][] x = new float[rows.length][];
+    float[][] expected = new float[rows.length][];
+    try (PreparedLinear p =
+        new OneDnnW4A16Kernel()
+            .prepare(RandomLayers.layer(c, r, false), KernelOptions.defaults().withThreads(1))) {
+      for (int i = 0; i < rows.length; i++) {
+        x[i] = RandomLayers.activations(rows[i], c.k(), c.actType(), r);
+        expected[i] = new float[rows[i] * c.n()];
+        p.apply(x[i], rows[i], null, expected[i]);
+      }
+      java.util.concurrent.ExecutorService pool =
+          java.util.concurrent.Executors.newFixedThreadPool(2);
+      try {
+        java.util.List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+        for (int t = 0; t < 2; t++) {
+          done.add(
+              pool.submit(
+                  () -> {
+                    for (int rep = 0; rep < 50; rep++) {
+                      int i = rep % rows.length;
+                      float[] out = new float[rows[i] * c.n()];
+                      p.apply(x[i], rows[i], null, out);
+                      assertArrayEquals(expected[i], out, "rows=" + rows[i]);
+                    }
+                    return null;
+                  }));
+        }
+        for (java.util.concurrent.Future<?> f : done) {
+          f.get();
+        }
+      } finally {
+        pool.shutdown();
+      }
+    }
+  }
 }
