@@ -10,7 +10,12 @@ import java.util.List;
  * <p>Order: faster kernels first. The Vector API kernel streams packed weights once per call for
  * small M and runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel
  * reuses each dequantized weight tile across a block of rows, so it is preferred to the reference,
- * which dequantizes every weight for every row. The scalar references come last: they accept the
+ * which dequantizes every weight for every row. The oneDNN kernels (JavaCPP natives from Maven,
+ * loaded when selection reaches them) come after the Java kernels, as measured by {@code bench cpu}
+ * on the 2-core AVX2 machine (K = N = 4096, G = 128, fp32, median ms at M = 1 / 16 / 256): oneDNN
+ * 3.13's f32 x u4 matmul ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against the Vector API
+ * kernel's 0.56 / 4.40 / 50.0; its s8 x u4 matmul has no fast path there at all ({@code
+ * ref_int8:any}, which the kernel rejects itself). The scalar references come last: they accept the
  * widest range of layers and are the specification.
  */
 public final class KernelCatalog {
@@ -36,8 +41,10 @@ public final class KernelCatalog {
       List.of(
           new Entry("SimdW4A16Kernel", "io.q4spark.kernels.simd.SimdW4A16Kernel", VECTOR_MODULE),
           new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
+          new Entry("OneDnnW4A16Kernel", "io.q4spark.kernels.onednn.OneDnnW4A16Kernel"),
           new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
           new Entry("SimdW4A8Kernel", "io.q4spark.kernels.simd.SimdW4A8Kernel", VECTOR_MODULE),
+          new Entry("OneDnnW4A8Kernel", "io.q4spark.kernels.onednn.OneDnnW4A8Kernel"),
           new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));
 
   /** The names, in priority order. */

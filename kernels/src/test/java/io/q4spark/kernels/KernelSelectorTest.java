@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 class KernelSelectorTest {
@@ -158,14 +159,18 @@ class KernelSelectorTest {
             + " (8 int4 values packed per int32)\n"
             + "TiledW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
+            + "OneDnnW4A16Kernel cannot implement due to: Activation dtype float16 not supported;"
+            + " supported: [float32]\n"
             + "ScalarW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
             + "SimdW4A8Kernel cannot implement due to: SimdW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16\n"
+            + "OneDnnW4A8Kernel cannot implement due to: OneDnnW4A8Kernel implements W4A8 (int8"
+            + " per-token activations), the layer is W4A16\n"
             + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16",
         e.getMessage());
-    assertEquals(5, e.outcomes().size());
+    assertEquals(7, e.outcomes().size());
   }
 
   @Test
@@ -181,8 +186,8 @@ class KernelSelectorTest {
                     new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null, 1)));
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
-            + " names from [SimdW4A16Kernel, TiledW4A16Kernel, ScalarW4A16Kernel,"
-            + " SimdW4A8Kernel, ScalarW4A8Kernel]",
+            + " names from [SimdW4A16Kernel, TiledW4A16Kernel, OneDnnW4A16Kernel,"
+            + " ScalarW4A16Kernel, SimdW4A8Kernel, OneDnnW4A8Kernel, ScalarW4A8Kernel]",
         e.getMessage());
     assertFalse(KernelCatalog.names().contains("TritonW4A16"));
   }
@@ -199,5 +204,39 @@ class KernelSelectorTest {
             .contains(
                 "ScalarW4A16Kernel cannot implement due to: Input features 200 not divisible by group size 64"),
         e.getMessage());
+  }
+
+  @Test
+  void oneDnnTakesFp32LayersTheJavaKernelsLeaveAndNamesItsReferenceImplementation() {
+    KernelOptions noJava =
+        KernelOptions.defaults().withDisabled("SimdW4A16Kernel,SimdW4A8Kernel", "test");
+    KernelSelection w4a16 =
+        KernelSelector.select(
+            config(512, 72, ScalarType.UINT4, DType.F32, 64, true, false, QuantScheme.W4A16),
+            noJava);
+    Assumptions.assumeTrue(
+        w4a16.chosen().name().equals("OneDnnW4A16Kernel"),
+        () -> "oneDNN is not available here: " + w4a16.describe());
+    // Tiled rejects fp32, so oneDNN comes before the reference.
+    assertEquals(
+        "Activation dtype float32 not supported; supported: [float16, bfloat16]",
+        w4a16.outcomes().get(1).reason().replace("TiledW4A16Kernel cannot implement due to: ", ""));
+
+    KernelSelection w4a8 =
+        KernelSelector.select(
+            config(4096, 4096, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A8),
+            noJava);
+    KernelSelection.Outcome onednn =
+        w4a8.outcomes().stream()
+            .filter(o -> o.kernel().equals("OneDnnW4A8Kernel"))
+            .findFirst()
+            .orElseThrow();
+    if (!onednn.accepted()) {
+      assertTrue(
+          onednn.reason().startsWith("OneDnnW4A8Kernel cannot implement due to: oneDNN "),
+          onednn.reason());
+      assertTrue(onednn.reason().contains(" picked ref"), onednn.reason());
+      assertEquals("ScalarW4A8Kernel", w4a8.chosen().name());
+    }
   }
 }

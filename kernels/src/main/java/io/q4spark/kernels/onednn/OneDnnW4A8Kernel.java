@@ -1,0 +1,164 @@
+package io.q4spark.kernels.onednn;
+
+import io.q4spark.kernels.Acceptance;
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.Float16;
+import io.q4spark.kernels.Int8ActivationStage;
+import io.q4spark.kernels.KernelCapabilities;
+import io.q4spark.kernels.KernelOptions;
+import io.q4spark.kernels.LinearKernel;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantScheme;
+import io.q4spark.kernels.QuantizedLinear;
+import io.q4spark.kernels.ScalarType;
+import io.q4spark.kernels.quantize.PerTokenInt8Quantizer;
+import java.util.EnumSet;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * W4A8 through oneDNN's int8 matmul, mirroring vLLM's oneDNN {@code int4_gemm_w4a8} (the XPU kernel
+ * behind {@code XPUW4A8IntLinearKernel}): activations quantized per token to s8 exactly as the
+ * reference does ({@link PerTokenInt8Quantizer}), s8 source with one f32 scale per row ({@code
+ * set_scales(SRC, mask 3, groups {1, K})}), u4 weights with the one zero point 8 ({@code
+ * set_zero_points(WEIGHTS, mask 0, s8)}, the codes of int4 and uint4b8 alike) and f32 scales per
+ * group ({@code set_scales(WEIGHTS, mask 3, groups {G, 1})}); see {@link OneDnnMatmul}.
+ *
+ * <pre>
+ *   qx, xs  = per-token int8 codes and scale of row m
+ *   t(m, n) = xs[m] * sum over groups g of ws(g, n) * sum over k in g of qx[m, k] * (code(k, n) - 8)
+ *   out     = round_act(round_fp16(t(m, n) + bias[n]))     oneDNN returns f32; the fp16 rounding
+ *                                                            of vLLM's output happens here
+ * </pre>
+ *
+ * oneDNN's fast int8 x int4 kernels need AVX-512, AVX2-VNNI or AMX; elsewhere it picks {@code
+ * ref_int8:any}, seconds per call at K = N = 4096, and {@link #canImplement} rejects the layer with
+ * that name as the reason. That is the outcome on the 2-core AVX2 machine.
+ */
+public final class OneDnnW4A8Kernel implements LinearKernel {
+  private static final KernelCapabilities CAPABILITIES =
+      new KernelCapabilities(
+          QuantScheme.W4A8,
+          List.of(ScalarType.INT4, ScalarType.UINT4B8),
+          EnumSet.allOf(DType.class),
+          null,
+          true,
+          8,
+          8,
+          false,
+          false);
+
+  /** Loads oneDNN's natives: a missing library makes this kernel unavailable, with the reason. */
+  public OneDnnW4A8Kernel() {
+    OneDnn.load();
+  }
+
+  @Override
+  public KernelCapabilities capabilities() {
+    return CAPABILITIES;
+  }
+
+  @Override
+  public Acceptance canImplement(LinearLayerConfig config) {
+    Acceptance a = LinearKernel.super.canImplement(config);
+    if (!a.accepted()) {
+      return a;
+    }
+    return OneDnnW4A16Kernel.probe(
+        name(),
+        shape(config),
+        "a fast int8 x int4 path needs AVX-512, AVX2-VNNI or AMX",
+        "s8 x u4");
+  }
+
+  static OneDnnMatmul.Shape shape(LinearLayerConfig config) {
+    return new OneDnnMatmul.Shape(config.k(), config.n(), config.effectiveGroupSize(), true, false);
+  }
+
+  @Override
+  public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
+    return new Prepared(layer, options.threads());
+  }
+
+  /** A W4A8 layer in oneDNN memory, with its quantization stage. */
+  static final class Prepared implements PreparedLinear, Int8ActivationStage {
+    private final LinearLayerConfig config;
+    private final OneDnnMatmul matmul;
+
+    Prepared(QuantizedLinear layer, int threads) {
+      this.config = layer.config();
+      DType act = config.actType();
+      float[] scales = new float[layer.scales().length];
+      for (int i = 0; i < scales.length; i++) {
+        // vLLM loads the weight scales in the model dtype: one rounding, as the reference.
+        scales[i] = act.round(layer.scales()[i]);
+      }
+      this.matmul =
+          new OneDnnMatmul(
+              shape(config), OneDnnU4Layout.pack(layer.weight()), scales, null, threads);
+    }
+
+    @Override
+    public LinearLayerConfig config() {
+      return config;
+    }
+
+    @Override
+    public String kernel() {
+      return "OneDnnW4A8Kernel";
+    }
+
+    @Override
+    public void quantizeActivations(float[] x, int rows, byte[] codes, float[] scales) {
+      PerTokenInt8Quantizer.quantize(x, rows, config.k(), config.actType(), codes, scales);
+    }
+
+    @Override
+    public void apply(float[] x, int rows, float[] bias, float[] out) {
+      int k = config.k();
+      int n = config.n();
+      DType act = config.actType();
+      OneDnnMatmul.Scratch scratch = OneDnnMatmul.Scratch.current();
+      int chunk = Math.min(rows, OneDnnMatmul.MAX_ROWS);
+      byte[] codes = scratch.heapCodes(chunk * k);
+      float[] xs = scratch.heapScales(chunk);
+      BytePointer src = scratch.int8Source((long) chunk * k);
+      FloatPointer srcScales = scratch.sourceScales(chunk);
+      FloatPointer dst = scratch.output((long) chunk * n);
+      for (int m0 = 0; m0 < rows; m0 += OneDnnMatmul.MAX_ROWS) {
+        int m = Math.min(OneDnnMatmul.MAX_ROWS, rows - m0);
+        // Per token, so a chunk of rows quantizes on its own exactly as the whole would; the
+        // quantizer reads from index 0, so later chunks are copied to the front of a buffer.
+        float[] rowsX = x;
+        if (m0 > 0) {
+          rowsX = scratch.heapActivations(m * k);
+          System.arraycopy(x, m0 * k, rowsX, 0, m * k);
+        }
+        PerTokenInt8Quantizer.quantize(rowsX, m, k, act, codes, xs);
+        src.put(codes, 0, m * k);
+        srcScales.put(xs, 0, m);
+        matmul.run(scratch, m);
+        dst.get(out, m0 * n, m * n);
+        for (int r = 0; r < m; r++) {
+          int o = (m0 + r) * n;
+          for (int j = 0; j < n; j++) {
+            float v = out[o + j] + (bias == null ? 0f : bias[j]);
+            out[o + j] = act.round(Float16.round(v));
+          }
+        }
+      }
+    }
+
+    /** The implementation oneDNN runs for {@code rows} rows; for tests and {@code doctor}. */
+    String implementation(int rows) {
+      return matmul.implementation(rows);
+    }
+
+    @Override
+    public void close() {
+      matmul.close();
+    }
+  }
+}
