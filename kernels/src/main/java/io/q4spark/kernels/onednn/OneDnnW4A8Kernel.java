@@ -69,7 +69,10 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
     return OneDnnW4A16Kernel.probe(
         name(),
         shape(config),
-        "a fast int8 x int4 path needs AVX-512, AVX2-VNNI or AMX",
+        // Measured: ref_int8 on AVX2 here and on the GPU host's AVX-512 + AMX CPU alike, so the
+        // missing piece is this configuration, not the instruction set.
+        "this oneDNN build has no optimized s8 x u4 kernel for per-group weight scales with per-row"
+            + " source scales (seen on AVX2 and on AVX-512 with AMX)",
         "s8 x u4");
   }
 
