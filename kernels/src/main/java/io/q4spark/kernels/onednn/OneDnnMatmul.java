@@ -67,8 +67,10 @@ final class OneDnnMatmul implements AutoCloseable {
    * @param k input features
    * @param n output features
    * @param groupSize input features per scale (and zero point), K for one group
-   * @param int8Source s8 activations with a per-row scale (W4A8), else f32
+   * @param int8Source s8 activations with a per-row scale and s4 weights (W4A8), else f32
+   *     activations and u4 weights
    * @param groupedZeros per-group u4 zero points, else the one zero point {@link #SYMMETRIC_ZERO}
+   *     (u4 weights only: s4 weights hold the values themselves and take no zero point)
    */
   record Shape(int k, int n, int groupSize, boolean int8Source, boolean groupedZeros) {
     int groups() {
@@ -77,6 +79,15 @@ final class OneDnnMatmul implements AutoCloseable {
 
     memory.data_type sourceType() {
       return int8Source ? memory.data_type.s8 : memory.data_type.f32;
+    }
+
+    /**
+     * s4 for W4A8: measured on the GPU host's AMX CPU, any weight zero point makes oneDNN 3.13 fall
+     * back to {@code ref_int8:any} for s8 sources, while s4 weights with grouped scales run on
+     * {@code brg_matmul:avx10_1_512_amx}. u4 (with zero points) for f32 sources.
+     */
+    memory.data_type weightType() {
+      return int8Source ? memory.data_type.s4 : memory.data_type.u4;
     }
 
     /** One line for messages, e.g. {@code f32 [1, 4096] x u4 [4096, 4096] ... -> f32 [1, 4096]}. */
@@ -88,13 +99,17 @@ final class OneDnnMatmul implements AutoCloseable {
           + k
           + "]"
           + (int8Source ? " (f32 scale per row)" : "")
-          + " x u4 ["
+          + " x "
+          + weightType()
+          + " ["
           + k
           + ", "
           + n
           + "] (f32 scales per group of "
           + groupSize
-          + (groupedZeros ? ", u4 zero points per group" : ", zero point " + SYMMETRIC_ZERO)
+          + (int8Source
+              ? ""
+              : groupedZeros ? ", u4 zero points per group" : ", zero point " + SYMMETRIC_ZERO)
           + ") -> f32 ["
           + rows
           + ", "
@@ -113,8 +128,7 @@ final class OneDnnMatmul implements AutoCloseable {
      */
     matmul.primitive_desc primitiveDesc(long rows, memory.format_tag weightsTag) {
       try (memory.desc src = OneDnn.rowMajor(rows, k, sourceType());
-          memory.desc weights =
-              new memory.desc(new long[] {k, n}, memory.data_type.u4, weightsTag);
+          memory.desc weights = new memory.desc(new long[] {k, n}, weightType(), weightsTag);
           memory.desc dst = OneDnn.rowMajor(rows, n, memory.data_type.f32);
           primitive_attr attr = attributes()) {
         return OneDnn.matmul(src, weights, dst, attr, describe(rows));
@@ -145,7 +159,7 @@ final class OneDnnMatmul implements AutoCloseable {
         if (groupedZeros) {
           attr.set_zero_points(
               DNNL_ARG_WEIGHTS, 0b11, new long[] {groupSize, 1}, memory.data_type.u4, false);
-        } else {
+        } else if (!int8Source) {
           attr.set_zero_points(DNNL_ARG_WEIGHTS, 0, new long[] {}, memory.data_type.s8, false);
         }
         return attr;
@@ -212,13 +226,15 @@ final class OneDnnMatmul implements AutoCloseable {
     this.threads = threads;
     List<memory> made = new ArrayList<>();
     try {
-      this.weights = owned(made, shape.k(), shape.n(), memory.data_type.u4);
+      this.weights = owned(made, shape.k(), shape.n(), shape.weightType());
       new BytePointer(weights.get_data_handle()).put(u4Weights);
       this.scales = owned(made, shape.groups(), shape.n(), memory.data_type.f32);
       new FloatPointer(this.scales.get_data_handle()).put(scales);
       if (u4Zeros != null) {
         this.zeros = owned(made, shape.groups(), shape.n(), memory.data_type.u4);
         new BytePointer(zeros.get_data_handle()).put(u4Zeros);
+      } else if (shape.int8Source()) {
+        this.zeros = null;
       } else {
         this.zeros = owned(made, 1, 1, memory.data_type.s8);
         new BytePointer(zeros.get_data_handle()).put((byte) SYMMETRIC_ZERO);
@@ -297,7 +313,9 @@ final class OneDnnMatmul implements AutoCloseable {
       args.put(DNNL_ARG_DST, dst);
       args.put(DNNL_ARG_SCRATCHPAD, pad);
       args.put(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, scales);
-      args.put(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_WEIGHTS, zeros);
+      if (zeros != null) {
+        args.put(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_WEIGHTS, zeros);
+      }
       if (rowScales != null) {
         args.put(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, rowScales);
       }
@@ -329,7 +347,9 @@ final class OneDnnMatmul implements AutoCloseable {
     primitives.clear();
     weights.close();
     scales.close();
-    zeros.close();
+    if (zeros != null) {
+      zeros.close();
+    }
   }
 
   /**

@@ -22,9 +22,10 @@ import org.bytedeco.javacpp.FloatPointer;
  * W4A8 through oneDNN's int8 matmul, mirroring vLLM's oneDNN {@code int4_gemm_w4a8} (the XPU kernel
  * behind {@code XPUW4A8IntLinearKernel}): activations quantized per token to s8 exactly as the
  * reference does ({@link PerTokenInt8Quantizer}), s8 source with one f32 scale per row ({@code
- * set_scales(SRC, mask 3, groups {1, K})}), u4 weights with the one zero point 8 ({@code
- * set_zero_points(WEIGHTS, mask 0, s8)}, the codes of int4 and uint4b8 alike) and f32 scales per
- * group ({@code set_scales(WEIGHTS, mask 3, groups {G, 1})}); see {@link OneDnnMatmul}.
+ * set_scales(SRC, mask 3, groups {1, K})}), s4 weights holding the int4 values (codes of int4 and
+ * uint4b8 alike, minus 8; no zero point: with one, oneDNN 3.13 runs only its reference
+ * implementation for s8 sources) and f32 scales per group ({@code set_scales(WEIGHTS, mask 3,
+ * groups {G, 1})}); see {@link OneDnnMatmul}.
  *
  * <pre>
  *   qx, xs  = per-token int8 codes and scale of row m
@@ -69,11 +70,11 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
     return OneDnnW4A16Kernel.probe(
         name(),
         shape(config),
-        // Measured: ref_int8 on AVX2 here and on the GPU host's AVX-512 + AMX CPU alike, so the
-        // missing piece is this configuration, not the instruction set.
-        "this oneDNN build has no optimized s8 x u4 kernel for per-group weight scales with per-row"
-            + " source scales (seen on AVX2 and on AVX-512 with AMX)",
-        "s8 x u4");
+        // Measured with this exact configuration: brg_matmul:avx10_1_512_amx on the GPU host's
+        // Sapphire Rapids, ref_int8:any on the AVX2 machine.
+        "an optimized s8 x s4 kernel with grouped weight scales needs AVX-512 with AMX or VNNI in"
+            + " this oneDNN build (seen: brg_matmul on Sapphire Rapids, ref_int8 on AVX2)",
+        "s8 x s4");
   }
 
   static OneDnnMatmul.Shape shape(LinearLayerConfig config) {
@@ -98,9 +99,15 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
         // vLLM loads the weight scales in the model dtype: one rounding, as the reference.
         scales[i] = act.round(layer.scales()[i]);
       }
+      // s4: the stored codes are value + 8, so adding 8 again (mod 16) gives the value's
+      // two's-complement nibble.
       this.matmul =
           new OneDnnMatmul(
-              shape(config), OneDnnU4Layout.pack(layer.weight()), scales, null, threads);
+              shape(config),
+              OneDnnU4Layout.pack(layer.weight().addToEveryCode(OneDnnMatmul.SYMMETRIC_ZERO)),
+              scales,
+              null,
+              threads);
     }
 
     @Override
