@@ -14,9 +14,15 @@ import java.util.List;
  * loaded when selection reaches them) come after the Java kernels, as measured by {@code bench cpu}
  * on the 2-core AVX2 machine (K = N = 4096, G = 128, fp32, median ms at M = 1 / 16 / 256): oneDNN
  * 3.13's f32 x u4 matmul ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against the Vector API
- * kernel's 0.56 / 4.40 / 50.0; its s8 x u4 matmul has no fast path there at all ({@code
- * ref_int8:any}, which the kernel rejects itself). The scalar references come last: they accept the
- * widest range of layers and are the specification.
+ * kernel's 0.56 / 4.40 / 50.0. On the GPU host's 16-core Sapphire Rapids (16 threads) oneDNN picks
+ * {@code brg_matmul:avx512_core} and wins at M = 256 (10.3 against 16.4 ms) but not at M = 1 (1.01
+ * against 0.27): a per-row-count choice is left for later, and the Vector API kernel stays first.
+ *
+ * <p>W4A8: oneDNN's s8 x s4 matmul comes first because it accepts a layer only where it has a fast
+ * path: on Sapphire Rapids ({@code brg_matmul:avx10_1_512_amx}) it takes 5.7 ms at M = 256 against
+ * the Vector API kernel's 15.5 (0.50 against 0.26 ms at M = 1), batch sizes being what Spark runs;
+ * on AVX2 it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they
+ * accept the widest range of layers and are the specification.
  */
 public final class KernelCatalog {
   private KernelCatalog() {}
@@ -43,8 +49,8 @@ public final class KernelCatalog {
           new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
           new Entry("OneDnnW4A16Kernel", "io.q4spark.kernels.onednn.OneDnnW4A16Kernel"),
           new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
-          new Entry("SimdW4A8Kernel", "io.q4spark.kernels.simd.SimdW4A8Kernel", VECTOR_MODULE),
           new Entry("OneDnnW4A8Kernel", "io.q4spark.kernels.onednn.OneDnnW4A8Kernel"),
+          new Entry("SimdW4A8Kernel", "io.q4spark.kernels.simd.SimdW4A8Kernel", VECTOR_MODULE),
           new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));
 
   /** The names, in priority order. */

@@ -33,7 +33,7 @@ class Q4ConfTest {
             () -> Q4Conf.kernelOptions(Map.of("spark.q4.kernels.force", "Marlin")));
     assertEquals(
         "The value of spark.q4.kernels.force should be one of [SimdW4A16Kernel, TiledW4A16Kernel,"
-            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, SimdW4A8Kernel, OneDnnW4A8Kernel,"
+            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, OneDnnW4A8Kernel, SimdW4A8Kernel,"
             + " ScalarW4A8Kernel], but was Marlin",
         e.getMessage());
   }
