@@ -47,8 +47,9 @@ public final class SimdW4A16Kernel implements LinearKernel {
   static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
 
   /**
-   * Positions per K chunk: the activations of a row block for one chunk (4 rows x 1024 x 4 bytes =
-   * 16 KiB) stay in L1 while every panel of the thread's columns streams past.
+   * Positions per K chunk of the buffered path: a micro-kernel block's activations for one chunk (6
+   * rows x 1024 x 4 bytes = 24 KiB) stay in L1, and a pair of panels' dequantized weights (1024 x
+   * 2P x 4 bytes = 64 KiB on AVX2) in L2, while the row blocks stream past.
    */
   static final int CHUNK_POSITIONS = 1024;
 

@@ -44,15 +44,16 @@ final class SimdW4A16Layer implements PreparedLinear {
   /** [groups, nPadded] scales in the activation dtype. */
   private final float[] scales;
 
-  /** [groups, nPadded] zero * scale, folded into one multiply-add per group (fp32 activations). */
+  /** [groups, nPadded] zero * scale, folded into one multiply-add per group (streaming path). */
   private final float[] zeroTimesScale;
 
-  /** [groups, nPadded] zero codes as floats (fp16 and bf16 activations). */
+  /** [groups, nPadded] zero codes as floats (buffered path). */
   private final float[] zeros;
 
   /**
-   * fp32 activations: scales and zero points are folded out of the inner loop. fp16 and bf16: each
-   * dequantized weight is rounded to the activation dtype in registers, as vLLM's kernel does.
+   * fp32 activations: few rows take the streaming path with scales and zero points folded out of
+   * the inner loop. fp16 and bf16 always take the buffered path, where each dequantized weight is
+   * rounded to the activation dtype once per call, as vLLM's kernel rounds it.
    */
   private final boolean folded;
 
