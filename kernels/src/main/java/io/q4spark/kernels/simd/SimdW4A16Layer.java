@@ -189,8 +189,31 @@ final class SimdW4A16Layer implements PreparedLinear {
       }
     }
     if (blocked) {
+      int pairs = (np + 2 * P - 1) / (2 * P);
+      int rowBlocks = rows >= MICRO_ROWS ? paddedRows / MICRO_ROWS : 1;
+      // Narrow layers have fewer column pairs than threads: split the rows too, so every thread
+      // gets work (each row part dequantizes its pair again, a cost shared by its rows).
+      int rowParts = Math.max(1, Math.min(rowBlocks, (threads + pairs - 1) / pairs));
       ParallelRange.run(
-          threads, np, 2 * P, (from, to) -> computeBlocked(xp, paddedRows, acc, from, to));
+          threads,
+          pairs * rowParts,
+          1,
+          (from, to) -> {
+            for (int u = from; u < to; u++) {
+              int pair = u / rowParts;
+              int part = u % rowParts;
+              int m0 = rows >= MICRO_ROWS ? rowBlocks * part / rowParts * MICRO_ROWS : 0;
+              int m1 = rows >= MICRO_ROWS ? rowBlocks * (part + 1) / rowParts * MICRO_ROWS : rows;
+              computeBlocked(
+                  xp,
+                  m0,
+                  m1,
+                  rows >= MICRO_ROWS,
+                  acc,
+                  pair * 2 * P,
+                  Math.min(np, (pair + 1) * 2 * P));
+            }
+          });
     } else {
       ParallelRange.run(
           threads, np, P, (from, to) -> computeStreaming(xp, groupSums, rows, acc, from, to));
@@ -257,12 +280,14 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * Many rows: per K chunk and pair of panels, dequantize the weights once into a buffer (rounded
-   * to the activation dtype, as the reference does; exact fp32 products for fp32), then run the
-   * 6-row micro-kernel over all rows ({@code rows} is then a multiple of {@link #MICRO_ROWS}), or,
-   * for fewer rows (fp16 and bf16 only), one row at a time over the buffer.
+   * Rows [m0, m1) of columns [from, to): per K chunk and pair of panels, dequantize the weights
+   * into a buffer (rounded to the activation dtype, as the reference does; exact fp32 products for
+   * fp32), then run the 6-row micro-kernel over the rows when {@code micro} (the row range is then
+   * made of whole blocks), else one row at a time over the buffer (fewer than 6 rows, fp16 and bf16
+   * only).
    */
-  private void computeBlocked(float[] xp, int rows, float[] acc, int from, int to) {
+  private void computeBlocked(
+      float[] xp, int m0, int m1, boolean micro, float[] acc, int from, int to) {
     int maxChunk = 0;
     for (int c = 0; c + 1 < chunkStart.length; c++) {
       maxChunk =
@@ -282,8 +307,8 @@ final class SimdW4A16Layer implements PreparedLinear {
         if (pair) {
           dequantizeInto(buf, P, n0 + P, g0, g1, 2 * P);
         }
-        if (rows >= MICRO_ROWS) {
-          for (int m = 0; m < rows; m += MICRO_ROWS) {
+        if (micro) {
+          for (int m = m0; m < m1; m += MICRO_ROWS) {
             if (pair) {
               sixRowsTwoPanels(xp, acc, buf, m, n0, base, len);
             } else {
@@ -291,7 +316,7 @@ final class SimdW4A16Layer implements PreparedLinear {
             }
           }
         } else {
-          for (int m = 0; m < rows; m++) {
+          for (int m = m0; m < m1; m++) {
             oneRowBuffered(xp, acc, buf, m, n0, base, len, pair ? 2 * P : P, 0);
             if (pair) {
               oneRowBuffered(xp, acc, buf, m, n0 + P, base, len, 2 * P, P);

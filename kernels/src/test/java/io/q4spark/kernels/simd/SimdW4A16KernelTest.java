@@ -121,6 +121,23 @@ class SimdW4A16KernelTest {
   }
 
   @Test
+  void narrowLayersSplitRowsAcrossThreads() {
+    // One or two column pairs and more threads than pairs: the rows are split between threads.
+    Random r = new Random(SEED + 6);
+    for (DType act : DType.values()) {
+      for (int n : new int[] {8, 24, 40}) {
+        LinearLayerConfig c =
+            LinearLayerConfig.of(
+                "simd.narrow", 256, n, ScalarType.UINT4, act, 64, true, false, QuantScheme.W4A16);
+        QuantizedLinear l = RandomLayers.layer(c, r, false);
+        for (int rows : new int[] {6, 17, 118, 250}) {
+          assertClose(l, rows, 5, r);
+        }
+      }
+    }
+  }
+
+  @Test
   void allZeroAndAllFifteenCodes() {
     Random r = new Random(SEED + 2);
     for (int fill : new int[] {0, 15}) {
