@@ -32,16 +32,25 @@ public final class PerTokenInt8Quantizer {
    * @param scales receives {@code rows} scales (values of {@code act})
    */
   public static void quantize(float[] x, int rows, int k, DType act, byte[] codes, float[] scales) {
+    quantize(x, 0, rows, k, act, codes, scales);
+  }
+
+  /**
+   * As {@link #quantize(float[], int, int, DType, byte[], float[])}, reading the rows from {@code
+   * x[offset]} on; codes and scales are written from index 0.
+   */
+  public static void quantize(
+      float[] x, int offset, int rows, int k, DType act, byte[] codes, float[] scales) {
     for (int m = 0; m < rows; m++) {
       int base = m * k;
       float absmax = 0f;
       for (int i = 0; i < k; i++) {
-        absmax = Math.max(absmax, Math.abs(x[base + i]));
+        absmax = Math.max(absmax, Math.abs(x[offset + base + i]));
       }
       float scale = act.round(Math.max(absmax / QMAX, MIN_SCALE));
       scales[m] = scale;
       for (int i = 0; i < k; i++) {
-        float q = (float) Math.rint(x[base + i] / scale);
+        float q = (float) Math.rint(x[offset + base + i] / scale);
         codes[base + i] = (byte) Math.max(-128f, Math.min(127f, q));
       }
     }

@@ -143,11 +143,16 @@ final class SimdW4A16Layer implements PreparedLinear {
     // chunk
     // dequantizes the weights again, a cost spread over its ROW_CHUNK rows.
     for (int r0 = 0; r0 < rows; r0 += ROW_CHUNK) {
-      applyChunk(x, r0, Math.min(ROW_CHUNK, rows - r0), bias, out);
+      applyChunk(x, r0, Math.min(ROW_CHUNK, rows - r0), bias, out, r0);
     }
   }
 
-  private void applyChunk(float[] x, int r0, int rows, float[] bias, float[] out) {
+  /**
+   * Rows [r0, r0 + rows) of {@code x} into rows [o0, o0 + rows) of {@code out}; at most {@link
+   * #ROW_CHUNK} rows, so the scratch stays bounded.
+   */
+  void applyChunk(float[] x, int r0, int rows, float[] bias, float[] out, int o0) {
+    assert rows <= ROW_CHUNK;
     int kp = panels.kPadded;
     int k = config.k();
     int groups = panels.groups;
@@ -221,7 +226,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     DType outType = config.outType();
     int n = config.n();
     for (int m = 0; m < rows; m++) {
-      int o = (r0 + m) * n;
+      int o = (o0 + m) * n;
       int a = m * np;
       if (outType == DType.F32 && bias == null) {
         System.arraycopy(acc, a, out, o, n);
@@ -241,7 +246,7 @@ final class SimdW4A16Layer implements PreparedLinear {
   /**
    * Rows per chunk: a multiple of {@link #MICRO_ROWS}; 240 rows of K = 14336 is 13 MiB of scratch.
    */
-  private static final int ROW_CHUNK = 240;
+  static final int ROW_CHUNK = 240;
 
   /**
    * Per-thread scratch arrays, reused across calls so a call allocates nothing; each is zeroed on

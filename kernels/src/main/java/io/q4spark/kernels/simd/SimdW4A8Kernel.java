@@ -111,23 +111,29 @@ public final class SimdW4A8Kernel implements LinearKernel {
     public void apply(float[] x, int rows, float[] bias, float[] out) {
       int k = config.k();
       int n = config.n();
-      Scratch scratch = SCRATCH.get();
-      byte[] codes = scratch.codes(rows * k);
-      float[] xs = scratch.scales(rows);
-      float[] qx = scratch.activations(rows * k);
-      quantizeActivations(x, rows, codes, xs);
-      for (int i = 0; i < rows * k; i++) {
-        qx[i] = codes[i];
-      }
-      gemm.apply(qx, rows, null, out);
       DType act = config.actType();
-      for (int m = 0; m < rows; m++) {
-        float scale = xs[m];
-        int o = m * n;
-        for (int nn = 0; nn < n; nn++) {
-          // fp32 epilogue: the GEMM sum is already fp32, so a wider one would not be exact either.
-          float v = scale * out[o + nn] + (bias == null ? 0f : bias[nn]);
-          out[o + nn] = act.round(Float16.round(v));
+      Scratch scratch = SCRATCH.get();
+      int chunk = Math.min(rows, SimdW4A16Layer.ROW_CHUNK);
+      byte[] codes = scratch.codes(chunk * k);
+      float[] xs = scratch.scales(chunk);
+      float[] qx = scratch.activations(chunk * k);
+      // Row chunks bound the scratch (codes and their fp32 copies) whatever M is.
+      for (int r0 = 0; r0 < rows; r0 += chunk) {
+        int c = Math.min(chunk, rows - r0);
+        PerTokenInt8Quantizer.quantize(x, r0 * k, c, k, act, codes, xs);
+        for (int i = 0; i < c * k; i++) {
+          qx[i] = codes[i];
+        }
+        gemm.applyChunk(qx, 0, c, null, out, r0);
+        for (int m = 0; m < c; m++) {
+          float scale = xs[m];
+          int o = (r0 + m) * n;
+          for (int nn = 0; nn < n; nn++) {
+            // fp32 epilogue: the GEMM sum is already fp32, so a wider one would not be exact
+            // either.
+            float v = scale * out[o + nn] + (bias == null ? 0f : bias[nn]);
+            out[o + nn] = act.round(Float16.round(v));
+          }
         }
       }
     }
