@@ -20,18 +20,6 @@ public final class MatrixTranspose {
     return t;
   }
 
-  /** [rows, cols] to [cols, rows]. */
-  public static int[] of(int[] m, int rows, int cols) {
-    checkSize(m.length, rows, cols);
-    int[] t = new int[m.length];
-    for (int r = 0; r < rows; r++) {
-      for (int c = 0; c < cols; c++) {
-        t[c * rows + r] = m[r * cols + c];
-      }
-    }
-    return t;
-  }
-
   private static void checkSize(int length, int rows, int cols) {
     if ((long) rows * cols != length) {
       throw new IllegalArgumentException(
