@@ -2,8 +2,8 @@ package io.q4spark.kernels.repack;
 
 /**
  * Transposes of row-major matrices, the repack step for scales (compressed-tensors [N, K/G] to the
- * kernels' [K/G, N]) and for N-packed zero points stored per group. Applying a transpose twice
- * (with the shape swapped) gives the input back.
+ * kernels' [K/G, N]; zero points change layout through {@code PackedInt4Matrix.toLayout}). Applying
+ * a transpose twice (with the shape swapped) gives the input back.
  */
 public final class MatrixTranspose {
   private MatrixTranspose() {}
