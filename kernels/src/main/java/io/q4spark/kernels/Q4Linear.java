@@ -6,13 +6,15 @@ package io.q4spark.kernels;
  * activation dtype on the way in, as a model running in that dtype holds them.
  */
 public final class Q4Linear implements AutoCloseable {
-  private final QuantizedLinear layer;
+  // Not the QuantizedLinear: the kernel holds the weights in its own layout, and keeping the
+  // checkpoint's copy alive here would double the layer's memory.
+  private final LinearLayerConfig config;
   private final KernelSelection selection;
   private final PreparedLinear prepared;
   private final float[] bias;
 
   private Q4Linear(QuantizedLinear layer, KernelSelection selection, PreparedLinear prepared) {
-    this.layer = layer;
+    this.config = layer.config();
     this.selection = selection;
     this.prepared = prepared;
     this.bias = layer.bias() == null ? null : roundTo(layer.config().actType(), layer.bias());
@@ -25,7 +27,7 @@ public final class Q4Linear implements AutoCloseable {
   }
 
   public LinearLayerConfig config() {
-    return layer.config();
+    return config;
   }
 
   public KernelSelection selection() {
