@@ -7,7 +7,6 @@ import io.q4spark.kernels.BFloat16;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -33,17 +32,6 @@ public final class SafetensorsWriter {
   static final int HEADER_ALIGNMENT = 8;
 
   private static final byte PADDING = ' ';
-
-  private static final ValueLayout.OfShort SHORT_LE =
-      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfInt INT_LE =
-      ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfLong LONG_LE =
-      ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfFloat FLOAT_LE =
-      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfDouble DOUBLE_LE =
-      ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private record Pending(SafetensorsDType dtype, long[] shape, byte[] data) {}
 
@@ -118,7 +106,7 @@ public final class SafetensorsWriter {
   public SafetensorsWriter addInts(String name, long[] shape, int[] values) {
     checkCount(name, shape, values.length);
     byte[] bytes = new byte[Math.multiplyExact(values.length, Integer.BYTES)];
-    MemorySegment.copy(values, 0, MemorySegment.ofArray(bytes), INT_LE, 0, values.length);
+    MemorySegment.copy(values, 0, MemorySegment.ofArray(bytes), LittleEndian.INT, 0, values.length);
     return add(name, SafetensorsDType.I32, shape, bytes);
   }
 
@@ -132,7 +120,8 @@ public final class SafetensorsWriter {
   public SafetensorsWriter addLongs(String name, long[] shape, long[] values) {
     checkCount(name, shape, values.length);
     byte[] bytes = new byte[Math.multiplyExact(values.length, Long.BYTES)];
-    MemorySegment.copy(values, 0, MemorySegment.ofArray(bytes), LONG_LE, 0, values.length);
+    MemorySegment.copy(
+        values, 0, MemorySegment.ofArray(bytes), LittleEndian.LONG, 0, values.length);
     return add(name, SafetensorsDType.I64, shape, bytes);
   }
 
@@ -140,7 +129,8 @@ public final class SafetensorsWriter {
   public SafetensorsWriter addDoubles(String name, long[] shape, double[] values) {
     checkCount(name, shape, values.length);
     byte[] bytes = new byte[Math.multiplyExact(values.length, Double.BYTES)];
-    MemorySegment.copy(values, 0, MemorySegment.ofArray(bytes), DOUBLE_LE, 0, values.length);
+    MemorySegment.copy(
+        values, 0, MemorySegment.ofArray(bytes), LittleEndian.DOUBLE, 0, values.length);
     return add(name, SafetensorsDType.F64, shape, bytes);
   }
 
@@ -165,15 +155,15 @@ public final class SafetensorsWriter {
     byte[] bytes = new byte[Math.multiplyExact(values.length, dtype.byteSize())];
     MemorySegment out = MemorySegment.ofArray(bytes);
     switch (dtype) {
-      case F32 -> MemorySegment.copy(values, 0, out, FLOAT_LE, 0, values.length);
+      case F32 -> MemorySegment.copy(values, 0, out, LittleEndian.FLOAT, 0, values.length);
       case F16 -> {
         for (int i = 0; i < values.length; i++) {
-          out.setAtIndex(SHORT_LE, i, Float.floatToFloat16(values[i]));
+          out.setAtIndex(LittleEndian.SHORT, i, Float.floatToFloat16(values[i]));
         }
       }
       case BF16 -> {
         for (int i = 0; i < values.length; i++) {
-          out.setAtIndex(SHORT_LE, i, BFloat16.fromFloat(values[i]));
+          out.setAtIndex(LittleEndian.SHORT, i, BFloat16.fromFloat(values[i]));
         }
       }
       default -> throw new AssertionError(dtype);

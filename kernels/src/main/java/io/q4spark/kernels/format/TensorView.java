@@ -3,7 +3,6 @@ package io.q4spark.kernels.format;
 import io.q4spark.kernels.BFloat16;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
@@ -15,18 +14,6 @@ import java.util.Arrays;
  * {@link #data()} throws {@link IllegalStateException}.
  */
 public final class TensorView {
-  // Tensors start at arbitrary byte offsets in the file, so every layout must allow unaligned
-  // access.
-  private static final ValueLayout.OfShort SHORT_LE =
-      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfInt INT_LE =
-      ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfLong LONG_LE =
-      ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfFloat FLOAT_LE =
-      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ValueLayout.OfDouble DOUBLE_LE =
-      ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   /**
    * Longest array the typed copies create. HotSpot refuses lengths within a few elements of {@link
@@ -125,7 +112,7 @@ public final class TensorView {
   public int[] toIntArray() {
     requireDType(SafetensorsDType.I32, SafetensorsDType.U32);
     int[] out = new int[arrayLength()];
-    MemorySegment.copy(data, INT_LE, 0, out, 0, out.length);
+    MemorySegment.copy(data, LittleEndian.INT, 0, out, 0, out.length);
     return out;
   }
 
@@ -141,7 +128,7 @@ public final class TensorView {
   public long[] toLongArray() {
     requireDType(SafetensorsDType.I64, SafetensorsDType.U64);
     long[] out = new long[arrayLength()];
-    MemorySegment.copy(data, LONG_LE, 0, out, 0, out.length);
+    MemorySegment.copy(data, LittleEndian.LONG, 0, out, 0, out.length);
     return out;
   }
 
@@ -150,15 +137,15 @@ public final class TensorView {
     requireDType(SafetensorsDType.F16, SafetensorsDType.BF16, SafetensorsDType.F32);
     float[] out = new float[arrayLength()];
     switch (dtype) {
-      case F32 -> MemorySegment.copy(data, FLOAT_LE, 0, out, 0, out.length);
+      case F32 -> MemorySegment.copy(data, LittleEndian.FLOAT, 0, out, 0, out.length);
       case F16 -> {
         for (int i = 0; i < out.length; i++) {
-          out[i] = Float.float16ToFloat(data.getAtIndex(SHORT_LE, i));
+          out[i] = Float.float16ToFloat(data.getAtIndex(LittleEndian.SHORT, i));
         }
       }
       case BF16 -> {
         for (int i = 0; i < out.length; i++) {
-          out[i] = BFloat16.toFloat(data.getAtIndex(SHORT_LE, i));
+          out[i] = BFloat16.toFloat(data.getAtIndex(LittleEndian.SHORT, i));
         }
       }
       default -> throw new AssertionError(dtype);
@@ -175,7 +162,7 @@ public final class TensorView {
         SafetensorsDType.F64, SafetensorsDType.F32, SafetensorsDType.F16, SafetensorsDType.BF16);
     if (dtype == SafetensorsDType.F64) {
       double[] out = new double[arrayLength()];
-      MemorySegment.copy(data, DOUBLE_LE, 0, out, 0, out.length);
+      MemorySegment.copy(data, LittleEndian.DOUBLE, 0, out, 0, out.length);
       return out;
     }
     float[] narrow = toFloatArray();

@@ -366,7 +366,6 @@ final class OneDnnMatmul implements AutoCloseable {
     private stream stream;
     private byte[] heapCodes = new byte[0];
     private float[] heapScales = new float[0];
-    private float[] heapActivations = new float[0];
 
     private static final ThreadLocal<Scratch> CURRENT = ThreadLocal.withInitial(Scratch::new);
 
@@ -424,14 +423,6 @@ final class OneDnnMatmul implements AutoCloseable {
         heapScales = new float[size];
       }
       return heapScales;
-    }
-
-    /** Heap buffer for the activations of a chunk, at least {@code size}. */
-    float[] heapActivations(int size) {
-      if (heapActivations.length < size) {
-        heapActivations = new float[size];
-      }
-      return heapActivations;
     }
 
     private BytePointer scratchpad(long bytes) {

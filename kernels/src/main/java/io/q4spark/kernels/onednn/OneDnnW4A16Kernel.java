@@ -125,12 +125,8 @@ public final class OneDnnW4A16Kernel implements LinearKernel {
 
     Prepared(QuantizedLinear layer, int threads) {
       this.config = layer.config();
-      DType act = config.actType();
-      float[] scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        // The reference rounds scales to the activation dtype once (an identity for fp32).
-        scales[i] = act.round(layer.scales()[i]);
-      }
+      // The reference rounds scales to the activation dtype once (an identity for fp32).
+      float[] scales = layer.scalesIn(config.actType());
       this.matmul =
           new OneDnnMatmul(
               shape(config),

@@ -93,12 +93,8 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
 
     Prepared(QuantizedLinear layer, int threads) {
       this.config = layer.config();
-      DType act = config.actType();
-      float[] scales = new float[layer.scales().length];
-      for (int i = 0; i < scales.length; i++) {
-        // vLLM loads the weight scales in the model dtype: one rounding, as the reference.
-        scales[i] = act.round(layer.scales()[i]);
-      }
+      // vLLM loads the weight scales in the model dtype: one rounding, as the reference.
+      float[] scales = layer.scalesIn(config.actType());
       // s4: the stored codes are value + 8, so adding 8 again (mod 16) gives the value's
       // two's-complement nibble.
       this.matmul =
@@ -139,14 +135,8 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
       FloatPointer dst = scratch.output((long) chunk * n);
       for (int m0 = 0; m0 < rows; m0 += OneDnnMatmul.MAX_ROWS) {
         int m = Math.min(OneDnnMatmul.MAX_ROWS, rows - m0);
-        // Per token, so a chunk of rows quantizes on its own exactly as the whole would; the
-        // quantizer reads from index 0, so later chunks are copied to the front of a buffer.
-        float[] rowsX = x;
-        if (m0 > 0) {
-          rowsX = scratch.heapActivations(m * k);
-          System.arraycopy(x, m0 * k, rowsX, 0, m * k);
-        }
-        PerTokenInt8Quantizer.quantize(rowsX, m, k, act, codes, xs);
+        // Per token, so a chunk of rows quantizes on its own exactly as the whole would.
+        PerTokenInt8Quantizer.quantize(x, m0 * k, m, k, act, codes, xs);
         src.put(codes, 0, m * k);
         srcScales.put(xs, 0, m);
         matmul.run(scratch, m);

@@ -31,6 +31,9 @@ import org.bytedeco.javacpp.Loader;
  * has the variable: set it (e.g. to {@code ACTIVE}) to keep OpenMP's default. Waking a sleeping
  * worker costs microseconds per call.
  */
+// Binding native functions is what this class is for; the JVM runs with
+// --enable-native-access=ALL-UNNAMED (declared in the root pom), so the warning says nothing new.
+@SuppressWarnings("restricted")
 final class OpenMp {
   private static final String LIBRARY_KEY = "gomp@.1";
   static final String WAIT_POLICY = "OMP_WAIT_POLICY";

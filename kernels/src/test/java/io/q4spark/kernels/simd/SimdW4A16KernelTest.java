@@ -217,7 +217,7 @@ class SimdW4A16KernelTest {
       for (int j = 0; j < lanes; j++) {
         // Products of a 4-bit difference and a scale over the fp16 range, subnormals included (the
         // layer refuses scales whose products could overflow fp16).
-        float v0 = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
+        float v0 = (r.nextInt(31) - 15) * Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
         v[j] = Math.abs(v0) < Float16.MAX_VALUE ? v0 : 0f;
       }
       FloatVector x = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0);
