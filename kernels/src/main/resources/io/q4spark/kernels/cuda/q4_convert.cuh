@@ -1,0 +1,37 @@
+// Element-wise kernels every q4spark CUDA module carries: activations arrive as fp32 (Spark's
+// float arrays, Arrow Float4 buffers) holding values of the layer's activation dtype, are
+// converted on the device, and results go back as fp32.
+#pragma once
+#include "q4_device.cuh"
+
+// out[i] = the 16-bit value of in[i] (fp16, or bf16 when bf16 != 0), rounded to nearest even.
+extern "C" __global__ void q4_f32_to_half(const float* in, u16* out, unsigned long long n,
+                                          int bf16) {
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x) {
+    out[i] = bf16 ? f32_to_bf16(in[i]) : f32_to_f16(in[i]);
+  }
+}
+
+// out[i] = in[i] (fp16, or bf16 when inBf16 != 0) as fp32, rounded once more to bf16 when
+// roundBf16 != 0 (W4A8's fp16 result cast to a bf16 model's dtype).
+extern "C" __global__ void q4_half_to_f32(const u16* in, float* out, unsigned long long n,
+                                          int inBf16, int roundBf16) {
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+       i += (unsigned long long)gridDim.x * blockDim.x) {
+    const float v = inBf16 ? bf16_to_f32(in[i]) : f16_to_f32(in[i]);
+    out[i] = roundBf16 ? bf16_to_f32(f32_to_bf16(v)) : v;
+  }
+}
+
+// Act-order: out[m, j] = in[m, perm[j]] for rows of K values, so the weights' rows can be sorted
+// by group once at prepare time.
+extern "C" __global__ void q4_gather_columns(const float* in, const int* perm, float* out, int M,
+                                             int K) {
+  const unsigned long long total = (unsigned long long)M * K;
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+       i < total; i += (unsigned long long)gridDim.x * blockDim.x) {
+    const unsigned long long m = i / K;
+    out[i] = in[m * K + perm[i % K]];
+  }
+}
