@@ -7,16 +7,19 @@ import java.util.List;
  * reaches it: a backend whose library or JVM module is missing disables itself and says why,
  * without touching the others (the pattern of Lucene's {@code VectorizationProvider.lookup}).
  *
- * <p>Order: faster kernels first. The Vector API kernel streams packed weights once per call for
- * small M and runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel
- * reuses each dequantized weight tile across a block of rows, so it is preferred to the reference,
- * which dequantizes every weight for every row. The oneDNN kernels (JavaCPP natives from Maven,
- * loaded when selection reaches them) come after the Java kernels, as measured by {@code bench cpu}
- * on the 2-core AVX2 machine (K = N = 4096, G = 128, fp32, median ms at M = 1 / 16 / 256): oneDNN
- * 3.13's f32 x u4 matmul ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against the Vector API
- * kernel's 0.56 / 4.40 / 50.0. On the GPU host's 16-core Sapphire Rapids (16 threads) oneDNN picks
- * {@code brg_matmul:avx512_core} and wins at M = 256 (10.3 against 16.4 ms) but not at M = 1 (1.01
- * against 0.27): a per-row-count choice is left for later, and the Vector API kernel stays first.
+ * <p>Order: faster kernels first. The CUDA kernels come first in each family: they accept a layer
+ * only where a CUDA device of compute capability 8.0 or newer and NVRTC are present (their probe
+ * says what is missing otherwise), and an H100 runs a layer in microseconds where the CPU kernels
+ * take milliseconds. The Vector API kernel streams packed weights once per call for small M and
+ * runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel reuses each
+ * dequantized weight tile across a block of rows, so it is preferred to the reference, which
+ * dequantizes every weight for every row. The oneDNN kernels (JavaCPP natives from Maven, loaded
+ * when selection reaches them) come after the Java kernels, as measured by {@code bench cpu} on the
+ * 2-core AVX2 machine (K = N = 4096, G = 128, fp32, median ms at M = 1 / 16 / 256): oneDNN 3.13's
+ * f32 x u4 matmul ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against the Vector API kernel's 0.56
+ * / 4.40 / 50.0. On the GPU host's 16-core Sapphire Rapids (16 threads) oneDNN picks {@code
+ * brg_matmul:avx512_core} and wins at M = 256 (10.3 against 16.4 ms) but not at M = 1 (1.01 against
+ * 0.27): a per-row-count choice is left for later, and the Vector API kernel stays first.
  *
  * <p>W4A8: oneDNN's s8 x s4 matmul comes first because it accepts a layer only where it has a fast
  * path: on Sapphire Rapids ({@code brg_matmul:avx10_1_512_amx}) it takes 5.7 ms at M = 256 against
@@ -45,10 +48,12 @@ public final class KernelCatalog {
 
   public static final List<Entry> PRIORITY =
       List.of(
+          new Entry("CudaW4A16Kernel", "io.q4spark.kernels.cuda.CudaW4A16Kernel"),
           new Entry("SimdW4A16Kernel", "io.q4spark.kernels.simd.SimdW4A16Kernel", VECTOR_MODULE),
           new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
           new Entry("OneDnnW4A16Kernel", "io.q4spark.kernels.onednn.OneDnnW4A16Kernel"),
           new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
+          new Entry("CudaW4A8Kernel", "io.q4spark.kernels.cuda.CudaW4A8Kernel"),
           new Entry("OneDnnW4A8Kernel", "io.q4spark.kernels.onednn.OneDnnW4A8Kernel"),
           new Entry("SimdW4A8Kernel", "io.q4spark.kernels.simd.SimdW4A8Kernel", VECTOR_MODULE),
           new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));

@@ -10,6 +10,9 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 class KernelSelectorTest {
+  /** The GPU kernels, disabled where a test pins the CPU kernels\' order. */
+  private static final String CUDA = "CudaW4A16Kernel,CudaW4A8Kernel";
+
   private static LinearLayerConfig config(
       int k, int n, ScalarType t, DType act, int g, boolean zp, boolean gIdx, QuantScheme s) {
     return LinearLayerConfig.of("model.layers.0.mlp.down_proj", k, n, t, act, g, zp, gIdx, s);
@@ -20,9 +23,10 @@ class KernelSelectorTest {
     KernelSelection s =
         KernelSelector.select(
             config(4096, 4096, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
-            KernelOptions.defaults());
+            KernelOptions.defaults().withDisabled(CUDA, "test"));
     assertEquals("SimdW4A16Kernel", s.chosen().name());
-    assertEquals(1, s.outcomes().size());
+    assertEquals(2, s.outcomes().size());
+    assertEquals("CudaW4A16Kernel disabled by test", s.rejections().get(0).reason());
     assertTrue(s.describe().startsWith("layer model.layers.0.mlp.down_proj W4A16 K=4096 N=4096"));
   }
 
@@ -83,13 +87,13 @@ class KernelSelectorTest {
     KernelSelection s =
         KernelSelector.select(
             config(256, 256, ScalarType.UINT4B8, DType.BF16, 32, false, true, QuantScheme.W4A16),
-            KernelOptions.defaults().withDisabled("SimdW4A16Kernel", "test"));
+            KernelOptions.defaults().withDisabled(CUDA + ",SimdW4A16Kernel", "test"));
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
-    assertEquals("SimdW4A16Kernel disabled by test", s.rejections().get(0).reason());
+    assertEquals("SimdW4A16Kernel disabled by test", s.rejections().get(1).reason());
     assertEquals(
         "TiledW4A16Kernel cannot implement due to: Activation reordering (g_idx) is not supported"
             + " by TiledW4A16Kernel",
-        s.rejections().get(1).reason());
+        s.rejections().get(2).reason());
   }
 
   @Test
@@ -98,15 +102,25 @@ class KernelSelectorTest {
         KernelSelector.select(
             config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A8),
             KernelOptions.defaults());
-    // oneDNN's W4A8 kernel comes first but accepts only where oneDNN has a fast s8 x s4 path
-    // (AVX-512 with AMX or VNNI); elsewhere the Vector API kernel runs the layer.
-    boolean onednnFast =
-        s.outcomes().stream().anyMatch(o -> o.kernel().equals("OneDnnW4A8Kernel") && o.accepted());
-    assertEquals(onednnFast ? "OneDnnW4A8Kernel" : "SimdW4A8Kernel", s.chosen().name());
+    // The CUDA kernel comes first where there is a GPU; oneDNN's W4A8 kernel accepts only where
+    // oneDNN has a fast s8 x s4 path (AVX-512 with AMX or VNNI); elsewhere the Vector API kernel
+    // runs the layer.
+    String expected =
+        s.outcomes().stream()
+            .filter(o -> o.accepted())
+            .map(KernelSelection.Outcome::kernel)
+            .filter(k -> k.equals("CudaW4A8Kernel") || k.equals("OneDnnW4A8Kernel"))
+            .findFirst()
+            .orElse("SimdW4A8Kernel");
+    assertEquals(expected, s.chosen().name());
+    assertEquals(
+        "CudaW4A16Kernel cannot implement due to: CudaW4A16Kernel implements W4A16"
+            + " (floating-point activations), the layer is W4A8",
+        s.rejections().get(0).reason());
     assertEquals(
         "SimdW4A16Kernel cannot implement due to: SimdW4A16Kernel implements W4A16"
             + " (floating-point activations), the layer is W4A8",
-        s.rejections().get(0).reason());
+        s.rejections().get(1).reason());
   }
 
   @Test
@@ -114,16 +128,17 @@ class KernelSelectorTest {
     KernelOptions o =
         KernelOptions.defaults()
             .withDisabled(
-                " SimdW4A16Kernel, TiledW4A16Kernel ,", KernelOptions.DISABLED_KERNELS_ENV);
+                " CudaW4A16Kernel, SimdW4A16Kernel, TiledW4A16Kernel ,",
+                KernelOptions.DISABLED_KERNELS_ENV);
     KernelSelection s =
         KernelSelector.select(
             config(256, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16),
             o);
     assertEquals("ScalarW4A16Kernel", s.chosen().name());
     assertEquals(
-        "SimdW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(0).reason());
+        "SimdW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(1).reason());
     assertEquals(
-        "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(1).reason());
+        "TiledW4A16Kernel disabled by Q4SPARK_DISABLED_KERNELS", s.rejections().get(2).reason());
   }
 
   @Test
@@ -159,6 +174,8 @@ class KernelSelectorTest {
         "Failed to find a kernel that can implement the W4A16 linear layer"
             + " model.layers.0.mlp.down_proj W4A16 K=256 N=252 weight=uint4b8 act=float16 group=128."
             + " Reasons: \n"
+            + "CudaW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
+            + " (8 int4 values packed per int32)\n"
             + "SimdW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
             + "TiledW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
@@ -167,6 +184,8 @@ class KernelSelectorTest {
             + " supported: [float32]\n"
             + "ScalarW4A16Kernel cannot implement due to: Output features (252) must be divisible by 8"
             + " (8 int4 values packed per int32)\n"
+            + "CudaW4A8Kernel cannot implement due to: CudaW4A8Kernel implements W4A8 (int8"
+            + " per-token activations), the layer is W4A16\n"
             + "OneDnnW4A8Kernel cannot implement due to: OneDnnW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16\n"
             + "SimdW4A8Kernel cannot implement due to: SimdW4A8Kernel implements W4A8 (int8"
@@ -174,7 +193,7 @@ class KernelSelectorTest {
             + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16",
         e.getMessage());
-    assertEquals(7, e.outcomes().size());
+    assertEquals(9, e.outcomes().size());
   }
 
   @Test
@@ -190,8 +209,9 @@ class KernelSelectorTest {
                     new KernelOptions(Map.of("TritonW4A16", "option kernels.disabled"), null, 1)));
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
-            + " names from [SimdW4A16Kernel, TiledW4A16Kernel, OneDnnW4A16Kernel,"
-            + " ScalarW4A16Kernel, OneDnnW4A8Kernel, SimdW4A8Kernel, ScalarW4A8Kernel]",
+            + " names from [CudaW4A16Kernel, SimdW4A16Kernel, TiledW4A16Kernel,"
+            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, CudaW4A8Kernel, OneDnnW4A8Kernel,"
+            + " SimdW4A8Kernel, ScalarW4A8Kernel]",
         e.getMessage());
     assertFalse(KernelCatalog.names().contains("TritonW4A16"));
   }
@@ -213,7 +233,7 @@ class KernelSelectorTest {
   @Test
   void oneDnnTakesFp32LayersTheJavaKernelsLeaveAndNamesItsReferenceImplementation() {
     KernelOptions noJava =
-        KernelOptions.defaults().withDisabled("SimdW4A16Kernel,SimdW4A8Kernel", "test");
+        KernelOptions.defaults().withDisabled(CUDA + ",SimdW4A16Kernel,SimdW4A8Kernel", "test");
     KernelSelection w4a16 =
         KernelSelector.select(
             config(512, 72, ScalarType.UINT4, DType.F32, 64, true, false, QuantScheme.W4A16),
@@ -224,7 +244,7 @@ class KernelSelectorTest {
     // Tiled rejects fp32, so oneDNN comes before the reference.
     assertEquals(
         "Activation dtype float32 not supported; supported: [float16, bfloat16]",
-        w4a16.outcomes().get(1).reason().replace("TiledW4A16Kernel cannot implement due to: ", ""));
+        w4a16.outcomes().get(2).reason().replace("TiledW4A16Kernel cannot implement due to: ", ""));
 
     KernelSelection w4a8 =
         KernelSelector.select(

@@ -5,15 +5,19 @@ import java.io.PrintStream;
 import java.util.Arrays;
 
 /**
- * {@code q4spark bench <target> [options]}: benchmarks. One target so far, {@code cpu} ({@link
- * CpuBench}).
+ * {@code q4spark bench <target> [options]}: benchmarks: {@code cpu} ({@link CpuBench}) and {@code
+ * gpu} ({@link GpuBench}).
  */
 public final class BenchCommand implements Main.Command {
-  private static final String USAGE = "usage: bench cpu [options]; " + CpuBenchOptions.USAGE;
+  private static final String USAGE =
+      "usage: bench cpu [options] | bench gpu [options]; "
+          + CpuBenchOptions.USAGE
+          + "; "
+          + GpuBenchOptions.USAGE;
 
   @Override
   public String summary() {
-    return "time the kernels side by side with ONNX Runtime (bench cpu)";
+    return "time the kernels side by side with ONNX Runtime (bench cpu) or cuBLAS (bench gpu)";
   }
 
   @Override
@@ -21,10 +25,17 @@ public final class BenchCommand implements Main.Command {
     if (args.length == 0) {
       throw new Main.UsageException("missing target; " + USAGE);
     }
+    String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    if (args[0].equals("gpu")) {
+      try {
+        return new GpuBench(GpuBenchOptions.parse(rest), out).run();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException("bench gpu failed: " + e.getMessage(), e);
+      }
+    }
     if (!args[0].equals("cpu")) {
       throw new Main.UsageException("unknown target '" + args[0] + "'; " + USAGE);
     }
-    String[] rest = Arrays.copyOfRange(args, 1, args.length);
     CpuBenchOptions options = CpuBenchOptions.parse(rest);
     try {
       return new CpuBench(options, out).run(rest);

@@ -154,9 +154,16 @@ class CpuBenchTest {
     Run r = run();
     assertEquals(Main.EXIT_USAGE, r.status());
     assertTrue(r.err().startsWith("missing target; usage: bench cpu"), r.err());
-    r = run("gpu");
+    r = run("tpu");
     assertEquals(Main.EXIT_USAGE, r.status());
-    assertTrue(r.err().startsWith("unknown target 'gpu'"), r.err());
+    assertTrue(r.err().startsWith("unknown target 'tpu'"), r.err());
+    r = run("gpu", "--m", "0");
+    assertEquals(Main.EXIT_USAGE, r.status());
+    assertEquals("The value of --m should be a positive integer, but was 0", r.err());
+    r = run("gpu", "--backends", "triton");
+    assertEquals(Main.EXIT_USAGE, r.status());
+    assertEquals(
+        "The value of --backends should be among [w4a16, w4a8, cublas], but was triton", r.err());
     r = run("cpu", "--threads", "0");
     assertEquals("The value of --threads should be a positive integer, but was 0", r.err());
     r = run("cpu", "--kernels", "FastKernel");

@@ -180,3 +180,29 @@ __device__ __forceinline__ void st_shared_zero16(u32 addr) {
 __device__ __forceinline__ u32 swizzle128(int row, int chunk) {
   return (u32)(row * 128 + ((chunk ^ (row & 7)) << 4));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Split-K without a second kernel: every split writes its fp32 partial sums, and the block that
+// arrives last for an output tile (counted with an atomic per tile) adds them in split order,
+// so results do not depend on arrival order. The last block resets the counter for the next call.
+
+__device__ __forceinline__ float ld_global_cg(const float* p) {
+  float v;
+  asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(p));
+  return v;
+}
+
+// Called by every thread of the block after its partial sums are stored; true in the last block.
+__device__ __forceinline__ bool split_k_last_block(int* counter, int splits) {
+  __shared__ int last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int arrived = atomicAdd(counter, 1);
+    last = arrived == splits - 1;
+    if (last) *counter = 0;
+  }
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}

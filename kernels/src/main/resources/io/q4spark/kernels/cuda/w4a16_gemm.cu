@@ -4,7 +4,8 @@
 //   d   = code(k, n) - zero(g, n)          exact: (magic + code) - (magic + zero)
 //   w   = round_act(d * scale(g, n))       one rounding, as q4spark's scalar reference
 //   acc = sum over k of A[m, k] * w        fp32 tensor-core accumulation (m16n8k16 mma)
-//   C   = round_act(acc), then round_act(C + bias[n]) when there is a bias
+//   C   = round_act(acc), then round_act(C + bias[n]) when there is a bias (bias: fp32 values of
+//         the activation dtype)
 //
 // Weight layout ("mma layout", written by CudaW4A16Layout on the host), in 32-bit words:
 //
@@ -21,11 +22,14 @@
 // contiguous: column c of a strip is stored at (c % 8) * 8 + c / 8. Zero points are stored as
 // magic + zero (ready to subtract); the symmetric kernels subtract magic + 8 instead.
 //
-// Tiling: a block has WARPS_M x WARPS_N warps; a warp computes (16 MI) rows x 64 columns; a stage
+// Tiling: a block has WARPS_M x WARPS_N x WARPS_K warps; a warp computes (16 MI) rows x 64 columns
+// over the k16 steps of its k group (WARPS_K > 1: the warps of a column strip share a stage's K
+// and add their sums through shared memory at the end); a stage
 // holds 64 k of A (128-byte rows, XOR-swizzled for ldmatrix), the weights of the block's strips and
 // the scale rows of the groups it touches, copied with cp.async in a STAGES-deep pipeline; weights
-// carry an L2 evict-first hint (they are read once per call). Split-K (gridDim.z > 1) writes fp32
-// partial sums that q4_w4a16_reduce adds in split order.
+// carry an L2 evict-first hint (they are read once per call). A warp reads step ks + 1 of a stage
+// into a second register set while it computes step ks. Split-K (gridDim.z > 1) writes fp32
+// partial sums, which the last block to finish an output tile adds in split order.
 
 #include "q4_convert.cuh"
 #include "q4_device.cuh"
@@ -35,34 +39,48 @@ namespace w4a16 {
 constexpr int BK = 64;          // k per pipeline stage: four m16n8k16 steps, one 128-byte A row
 constexpr int STRIP = 64;       // columns per warp: one 16-byte weight load per lane per k16
 constexpr int SCALE_ROWS = 4;   // groups one 64-k stage can touch when G >= 16
-constexpr int STAGES = 4;       // cp.async pipeline depth: enough bytes in flight to hide HBM latency
 
-template <int WARPS_M, int WARPS_N, int MI, bool ZP>
+template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int STAGES, bool ZP>
 struct Tile {
   static constexpr int BM = 16 * MI * WARPS_M;
   static constexpr int BN = STRIP * WARPS_N;
-  static constexpr int THREADS = 32 * WARPS_M * WARPS_N;
+  static constexpr int THREADS = 32 * WARPS_M * WARPS_N * WARPS_K;
   static constexpr int A_BYTES = BM * BK * 2;
   static constexpr int B_BYTES = WARPS_N * (BK / 16) * 512;
   static constexpr int S_BYTES = SCALE_ROWS * BN * 2;
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES + S_BYTES * (ZP ? 2 : 1);
   static constexpr int SMEM_BYTES = STAGE_BYTES * STAGES;
+  // Intra-block split-K: warps 1.. of each k group park their accumulators here at the end.
+  static constexpr int REDUCE_BYTES = (WARPS_K - 1) * WARPS_M * WARPS_N * MI * 32 * 32 * 4;
+  static_assert(REDUCE_BYTES <= SMEM_BYTES, "the reduction reuses the pipeline's shared memory");
 };
 
-template <int WARPS_M, int WARPS_N, int MI, bool BF16, bool ZP>
+// One k16 step's operands of one warp, in registers.
+template <int MI>
+struct Fragments {
+  u32 a[MI][4];
+  uint4 w;
+  uint4 s;
+  uint4 z;
+};
+
+template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int STAGES, bool BF16, bool ZP>
 __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __restrict__ B,
                                      const u16* __restrict__ S, const u16* __restrict__ Z,
-                                     const u16* __restrict__ bias, u16* __restrict__ C,
-                                     float* __restrict__ partial, int M, int N, int Np, int K,
-                                     int Kp, int G, int ktilesPerSplit) {
-  typedef Tile<WARPS_M, WARPS_N, MI, ZP> T;
+                                     const float* __restrict__ bias, u16* __restrict__ C,
+                                     float* __restrict__ partial, int* __restrict__ counters,
+                                     int M, int N, int Np, int K, int Kp, int G,
+                                     int ktilesPerSplit) {
+  typedef Tile<WARPS_M, WARPS_N, WARPS_K, MI, STAGES, ZP> T;
   extern __shared__ __align__(16) unsigned char smem[];
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
-  const int warpM = warp / WARPS_N;
-  const int warpN = warp % WARPS_N;
+  const int warpK = warp / (WARPS_M * WARPS_N);  // which k16 steps of a stage this warp takes
+  const int warpMN = warp % (WARPS_M * WARPS_N);
+  const int warpM = warpMN / WARPS_N;
+  const int warpN = warpMN % WARPS_N;
   const int nStrips = Np / STRIP;
   const int strip0 = blockIdx.x * WARPS_N;
   const int m0 = blockIdx.y * T::BM;
@@ -120,6 +138,46 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
   }
 
   const u32 symmetricZero = splat2(BF16 ? 0x4308u : 0x6408u);  // magic + 8
+
+  // Shared memory -> registers for k16 step ks of a stage.
+  auto loadFragments = [&](Fragments<MI>& f, u32 aBase, const unsigned char* base, int kt, int ks) {
+    const uint4* wq = reinterpret_cast<const uint4*>(base + T::A_BYTES) + warpN * 128;
+    const u16* sc = reinterpret_cast<const u16*>(base + T::A_BYTES + T::B_BYTES);
+    const int srow = (kt * BK + ks * 16) / G - kt * BK / G;
+    const int soff = srow * T::BN + warpN * STRIP + (lane >> 2) * 8;
+    f.s = *reinterpret_cast<const uint4*>(sc + soff);
+    if (ZP) f.z = *reinterpret_cast<const uint4*>(sc + T::S_BYTES / 2 + soff);
+    f.w = wq[ks * 32 + lane];
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+      const int row = warpM * 16 * MI + mi * 16 + (lane & 15);
+      ldmatrix_x4(f.a[mi], aBase + swizzle128(row, ks * 2 + (lane >> 4)));
+    }
+  };
+
+  // Dequantize one k16 step's weights in registers and run its mma's.
+  auto compute = [&](const Fragments<MI>& f) {
+    const u32 words[4] = {f.w.x, f.w.y, f.w.z, f.w.w};
+    const u32 scalePairs[4] = {f.s.x, f.s.y, f.s.z, f.s.w};
+    const u32 zeroPairs[4] = {f.z.x, f.z.y, f.z.z, f.z.w};
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      // n8 tiles 2p (low half of the pair) and 2p + 1 (high half).
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        const int j = 2 * p + t;
+        const u32 scale = splat2(scalePairs[p] >> (16 * t));
+        const u32 zero = ZP ? splat2(zeroPairs[p] >> (16 * t)) : symmetricZero;
+        const u32 q0 = ((words[p] >> (8 * t)) & 0x000F000Fu) | magic2<BF16>();
+        const u32 q1 = ((words[p] >> (8 * t + 4)) & 0x000F000Fu) | magic2<BF16>();
+        const u32 b0 = mul2<BF16>(sub2<BF16>(q0, zero), scale);
+        const u32 b1 = mul2<BF16>(sub2<BF16>(q1, zero), scale);
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) mma_m16n8k16<BF16>(acc[mi][j], f.a[mi], b0, b1);
+      }
+    }
+  };
+
   for (int i = 0; i < nT; ++i) {
     cp_async_wait<STAGES - 2>();
     __syncthreads();
@@ -132,126 +190,124 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
     const int stage = i % STAGES;
     const unsigned char* base = smem + stage * T::STAGE_BYTES;
     const u32 aBase = smemBase + stage * T::STAGE_BYTES;
-    const uint4* wq = reinterpret_cast<const uint4*>(base + T::A_BYTES) + warpN * 128;
-    const u16* sc = reinterpret_cast<const u16*>(base + T::A_BYTES + T::B_BYTES);
-    const int g0 = kt * BK / G;
+    if (WARPS_K == 1) {
+      // Two register sets: step ks + 1 is read from shared memory while step ks computes.
+      Fragments<MI> f[2];
+      f[0].z = f[1].z = make_uint4(0, 0, 0, 0);
+      loadFragments(f[0], aBase, base, kt, 0);
 #pragma unroll
-    for (int ks = 0; ks < BK / 16; ++ks) {
-      const int srow = (kt * BK + ks * 16) / G - g0;
-      const int soff = srow * T::BN + warpN * STRIP + (lane >> 2) * 8;
-      const uint4 s8 = *reinterpret_cast<const uint4*>(sc + soff);
-      uint4 z8;
-      if (ZP) z8 = *reinterpret_cast<const uint4*>(sc + T::S_BYTES / 2 + soff);
-      const uint4 w = wq[ks * 32 + lane];
-
-      u32 a[MI][4];
-#pragma unroll
-      for (int mi = 0; mi < MI; ++mi) {
-        const int row = warpM * 16 * MI + mi * 16 + (lane & 15);
-        ldmatrix_x4(a[mi], aBase + swizzle128(row, ks * 2 + (lane >> 4)));
+      for (int ks = 0; ks < BK / 16; ++ks) {
+        if (ks + 1 < BK / 16) loadFragments(f[(ks + 1) & 1], aBase, base, kt, ks + 1);
+        compute(f[ks & 1]);
       }
-      const u32 words[4] = {w.x, w.y, w.z, w.w};
-      const u32 scalePairs[4] = {s8.x, s8.y, s8.z, s8.w};
-      u32 zeroPairs[4];
-      if (ZP) {
-        zeroPairs[0] = z8.x;
-        zeroPairs[1] = z8.y;
-        zeroPairs[2] = z8.z;
-        zeroPairs[3] = z8.w;
-      }
+    } else {
+      // Each of the WARPS_K warps of a column strip takes its own k16 steps of the stage.
 #pragma unroll
-      for (int p = 0; p < 4; ++p) {
-        // n8 tiles 2p (low scale half) and 2p + 1 (high half) share scalePairs[p].
-#pragma unroll
-        for (int t = 0; t < 2; ++t) {
-          const int j = 2 * p + t;
-          const u32 scale = splat2(scalePairs[p] >> (16 * t));
-          const u32 zero = ZP ? splat2(zeroPairs[p] >> (16 * t)) : symmetricZero;
-          const u32 q0 = ((words[p] >> (8 * t)) & 0x000F000Fu) | magic2<BF16>();
-          const u32 q1 = ((words[p] >> (8 * t + 4)) & 0x000F000Fu) | magic2<BF16>();
-          const u32 b0 = mul2<BF16>(sub2<BF16>(q0, zero), scale);
-          const u32 b1 = mul2<BF16>(sub2<BF16>(q1, zero), scale);
-#pragma unroll
-          for (int mi = 0; mi < MI; ++mi) mma_m16n8k16<BF16>(acc[mi][j], a[mi], b0, b1);
-        }
+      for (int ks = 0; ks < BK / 16; ++ks) {
+        if (ks % WARPS_K != warpK) continue;
+        Fragments<MI> f;
+        f.z = make_uint4(0, 0, 0, 0);
+        loadFragments(f, aBase, base, kt, ks);
+        compute(f);
       }
     }
   }
   cp_async_wait<0>();
 
-  if (!warpActive) return;
+  if (WARPS_K > 1) {
+    // Intra-block split-K: warps with warpK > 0 park their sums in shared memory (element e of
+    // lane l at e * 32 + l: conflict-free), warp group 0 adds them in warpK order.
+    __syncthreads();
+    float* red = reinterpret_cast<float*>(smem);
+    constexpr int E = MI * 32;
+    if (warpK > 0 && warpActive) {
+      float* mine = red + ((warpK - 1) * WARPS_M * WARPS_N + warpMN) * E * 32;
+#pragma unroll
+      for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) mine[((mi * 8 + j) * 4 + e) * 32 + lane] = acc[mi][j][e];
+    }
+    __syncthreads();
+    if (warpK == 0 && warpActive) {
+      for (int w = 1; w < WARPS_K; ++w) {
+        const float* theirs = red + ((w - 1) * WARPS_M * WARPS_N + warpMN) * E * 32;
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+          for (int j = 0; j < 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[mi][j][e] += theirs[((mi * 8 + j) * 4 + e) * 32 + lane];
+      }
+    }
+  }
+
   const bool split = gridDim.z > 1;
+  if (warpActive && warpK == 0) {
 #pragma unroll
-  for (int mi = 0; mi < MI; ++mi) {
+    for (int mi = 0; mi < MI; ++mi) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int col = (strip0 + warpN) * STRIP + j * 8 + (lane & 3) * 2;
-      if (col >= N) continue;
+      for (int j = 0; j < 8; ++j) {
+        const int col = (strip0 + warpN) * STRIP + j * 8 + (lane & 3) * 2;
+        if (col >= N) continue;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = m0 + warpM * 16 * MI + mi * 16 + (lane >> 2) + h * 8;
-        if (row >= M) continue;
-        const float v0 = acc[mi][j][2 * h], v1 = acc[mi][j][2 * h + 1];
-        if (split) {
-          float2* dst = reinterpret_cast<float2*>(partial + ((size_t)blockIdx.z * M + row) * N + col);
-          *dst = make_float2(v0, v1);
-        } else {
-          u16 y0 = f32_to_half<BF16>(v0), y1 = f32_to_half<BF16>(v1);
-          if (bias != nullptr) {
-            y0 = f32_to_half<BF16>(half_to_f32<BF16>(y0) + half_to_f32<BF16>(bias[col]));
-            y1 = f32_to_half<BF16>(half_to_f32<BF16>(y1) + half_to_f32<BF16>(bias[col + 1]));
+        for (int h = 0; h < 2; ++h) {
+          const int row = m0 + warpM * 16 * MI + mi * 16 + (lane >> 2) + h * 8;
+          if (row >= M) continue;
+          const float v0 = acc[mi][j][2 * h], v1 = acc[mi][j][2 * h + 1];
+          if (split) {
+            *reinterpret_cast<float2*>(partial + ((size_t)blockIdx.z * M + row) * N + col) =
+                make_float2(v0, v1);
+          } else {
+            u16 y0 = f32_to_half<BF16>(v0), y1 = f32_to_half<BF16>(v1);
+            if (bias != nullptr) {
+              y0 = f32_to_half<BF16>(half_to_f32<BF16>(y0) + bias[col]);
+              y1 = f32_to_half<BF16>(half_to_f32<BF16>(y1) + bias[col + 1]);
+            }
+            *reinterpret_cast<u32*>(C + (size_t)row * N + col) = (u32)y0 | ((u32)y1 << 16);
           }
-          *reinterpret_cast<u32*>(C + (size_t)row * N + col) = (u32)y0 | ((u32)y1 << 16);
         }
       }
     }
   }
-}
-
-// Sums the split-K partial sums in split order, then rounds as the unsplit epilogue does.
-template <bool BF16>
-__device__ __forceinline__ void reduce(const float* __restrict__ partial,
-                                       const u16* __restrict__ bias, u16* __restrict__ C, int M,
-                                       int N, int splits) {
-  const size_t total = (size_t)M * N;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-       i += (size_t)gridDim.x * blockDim.x) {
-    float acc = 0.f;
-    for (int s = 0; s < splits; ++s) acc += partial[s * total + i];
-    u16 y = f32_to_half<BF16>(acc);
-    if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + half_to_f32<BF16>(bias[i % N]));
-    C[i] = y;
+  if (!split) return;
+  if (!split_k_last_block(counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z)) return;
+  // The last split for this tile: add the partial sums in split order, round, add the bias.
+  const int n0 = strip0 * STRIP;
+  for (int c = tid; c < T::BM * T::BN; c += T::THREADS) {
+    const int row = m0 + c / T::BN, col = n0 + c % T::BN;
+    if (row >= M || col >= N) continue;
+    float sum = 0.f;
+    for (int s = 0; s < (int)gridDim.z; ++s) sum += ld_global_cg(partial + ((size_t)s * M + row) * N + col);
+    u16 y = f32_to_half<BF16>(sum);
+    if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[col]);
+    C[(size_t)row * N + col] = y;
   }
 }
 
 }  // namespace w4a16
 
-// Entry points: q4_w4a16_<tile>_<f16|bf16>_<sym|zp>. Tiles: small (16 x 256, for M <= 16, with
-// split-K), medium (64 x 256) and large (128 x 256, eight warps).
-#define Q4_W4A16_KERNEL(NAME, WM, WN, MI, BF16, ZP)                                               \
-  extern "C" __global__ void __launch_bounds__(32 * WM * WN) NAME(                                \
-      const u16* A, const u32* B, const u16* S, const u16* Z, const u16* bias, u16* C,            \
-      float* partial, int M, int N, int Np, int K, int Kp, int G, int ktilesPerSplit) {          \
-    w4a16::gemm<WM, WN, MI, BF16, ZP>(A, B, S, Z, bias, C, partial, M, N, Np, K, Kp, G,           \
-                                      ktilesPerSplit);                                            \
+// Entry points: q4_w4a16_<tile>_<f16|bf16>_<sym|zp>. Split-K (gridDim.z > 1) needs `partial` (splits x M x N
+// fp32) and `counters` (one int per output tile, zero before the first call).
+#define Q4_W4A16_KERNEL(NAME, WM, WN, WK, MI, ST, BF16, ZP)                                       \
+  extern "C" __global__ void __launch_bounds__(32 * WM * WN * WK) NAME(                           \
+      const u16* A, const u32* B, const u16* S, const u16* Z, const float* bias, u16* C,          \
+      float* partial, int* counters, int M, int N, int Np, int K, int Kp, int G,                  \
+      int ktilesPerSplit) {                                                                        \
+    w4a16::gemm<WM, WN, WK, MI, ST, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N, Np, K, \
+                                          Kp, G, ktilesPerSplit);                                  \
   }
 
-#define Q4_W4A16_TILE(TILE, WM, WN, MI)                                \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_sym, WM, WN, MI, false, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_zp, WM, WN, MI, false, true)   \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, MI, true, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, MI, true, true)
+#define Q4_W4A16_TILE(TILE, WM, WN, WK, MI, ST)                                \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_sym, WM, WN, WK, MI, ST, false, false) \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_zp, WM, WN, WK, MI, ST, false, true)   \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, WK, MI, ST, true, false) \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, WK, MI, ST, true, true)
 
-Q4_W4A16_TILE(small, 1, 4, 1)
-Q4_W4A16_TILE(medium, 1, 4, 4)
-Q4_W4A16_TILE(large, 2, 4, 4)
-
-extern "C" __global__ void q4_w4a16_reduce_f16(const float* partial, const u16* bias, u16* C,
-                                               int M, int N, int splits) {
-  w4a16::reduce<false>(partial, bias, C, M, N, splits);
-}
-
-extern "C" __global__ void q4_w4a16_reduce_bf16(const float* partial, const u16* bias, u16* C,
-                                                int M, int N, int splits) {
-  w4a16::reduce<true>(partial, bias, C, M, N, splits);
-}
+// small: 16 x 64, four warps splitting each stage's K, eight stages (bandwidth-bound: many small
+// blocks keep many weight bytes in flight); medium: 64 x 64, the same with six stages; large:
+// 128 x 256, eight warps tiling M and N, four stages.
+Q4_W4A16_TILE(small, 1, 1, 4, 1, 8)
+Q4_W4A16_TILE(medium, 1, 1, 4, 4, 6)
+Q4_W4A16_TILE(large, 2, 4, 1, 4, 4)

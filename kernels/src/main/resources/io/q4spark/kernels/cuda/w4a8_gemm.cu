@@ -104,10 +104,10 @@ template <int WARPS_M, int WARPS_N, int MI>
 __device__ __forceinline__ void gemm(const s8* __restrict__ A, const int* __restrict__ rowCorrection,
                                      const float* __restrict__ rowScale,
                                      const u32* __restrict__ B, const float* __restrict__ S,
-                                     const u16* __restrict__ bias, int biasBf16,
-                                     u16* __restrict__ C, float* __restrict__ partial, int M,
-                                     int N, int Np, int Kp, int G, int groups,
-                                     int ktilesPerSplit) {
+                                     const float* __restrict__ bias,
+                                     u16* __restrict__ C, float* __restrict__ partial,
+                                     int* __restrict__ counters, int M, int N, int Np, int Kp,
+                                     int G, int groups, int ktilesPerSplit) {
   typedef Tile<WARPS_M, WARPS_N, MI> T;
   extern __shared__ __align__(16) unsigned char smem[];
 
@@ -191,24 +191,32 @@ __device__ __forceinline__ void gemm(const s8* __restrict__ A, const int* __rest
     const uint4* wq = reinterpret_cast<const uint4*>(base + T::A_BYTES) + warpN * 256;
     const float* sc = reinterpret_cast<const float*>(base + T::A_BYTES + T::B_BYTES);
     const int g0 = kt * BK / G;
-#pragma unroll
-    for (int ks = 0; ks < BK / 32; ++ks) {
-      const int k = kt * BK + ks * 32;
-      u32 a[MI][4];
+    // Two register sets: step ks + 1 is read from shared memory while step ks computes.
+    u32 a[2][MI][4];
+    uint4 w[2][2];
+    auto load = [&](int ks, int buf) {
 #pragma unroll
       for (int mi = 0; mi < MI; ++mi) {
         const int row = warpM * 16 * MI + mi * 16 + (lane & 15);
-        ldmatrix_x4(a[mi], aBase + swizzle128(row, ks * 2 + (lane >> 4)));
+        ldmatrix_x4(a[buf][mi], aBase + swizzle128(row, ks * 2 + (lane >> 4)));
       }
-      const uint4 w0 = wq[(ks * 32 + lane) * 2];
-      const uint4 w1 = wq[(ks * 32 + lane) * 2 + 1];
-      const u32 words[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+      w[buf][0] = wq[(ks * 32 + lane) * 2];
+      w[buf][1] = wq[(ks * 32 + lane) * 2 + 1];
+    };
+    load(0, 0);
+#pragma unroll
+    for (int ks = 0; ks < BK / 32; ++ks) {
+      const int buf = ks & 1;
+      if (ks + 1 < BK / 32) load(ks + 1, buf ^ 1);
+      const int k = kt * BK + ks * 32;
+      const u32 words[8] = {w[buf][0].x, w[buf][0].y, w[buf][0].z, w[buf][0].w,
+                            w[buf][1].x, w[buf][1].y, w[buf][1].z, w[buf][1].w};
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         const u32 b0 = words[j] & 0x0F0F0F0Fu;
         const u32 b1 = (words[j] >> 4) & 0x0F0F0F0Fu;
 #pragma unroll
-        for (int mi = 0; mi < MI; ++mi) mma_m16n8k32_s8u8(iacc[mi][j], a[mi], b0, b1);
+        for (int mi = 0; mi < MI; ++mi) mma_m16n8k32_s8u8(iacc[mi][j], a[buf][mi], b0, b1);
       }
       // Close the group after its last k32 step: exact int32 sum, minus 8 * code sum, times
       // the group's weight scale, into the fp32 accumulators.
@@ -245,35 +253,49 @@ __device__ __forceinline__ void gemm(const s8* __restrict__ A, const int* __rest
   }
   cp_async_wait<0>();
 
-  if (!warpActive) return;
   const bool split = gridDim.z > 1;
+  if (warpActive) {
 #pragma unroll
-  for (int mi = 0; mi < MI; ++mi) {
+    for (int mi = 0; mi < MI; ++mi) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      const int col = (strip0 + warpN) * STRIP + j * 8 + (lane & 3) * 2;
-      if (col >= N) continue;
+      for (int j = 0; j < 8; ++j) {
+        const int col = (strip0 + warpN) * STRIP + j * 8 + (lane & 3) * 2;
+        if (col >= N) continue;
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int row = m0 + warpM * 16 * MI + mi * 16 + (lane >> 2) + h * 8;
-        if (row >= M) continue;
-        float v0 = acc[mi][j][2 * h], v1 = acc[mi][j][2 * h + 1];
-        if (split) {
-          *reinterpret_cast<float2*>(partial + ((size_t)blockIdx.z * M + row) * N + col) =
-              make_float2(v0, v1);
-        } else {
-          const float xs = rowScale[row];
-          v0 *= xs;
-          v1 *= xs;
-          if (bias != nullptr) {
-            v0 += biasBf16 ? bf16_to_f32(bias[col]) : f16_to_f32(bias[col]);
-            v1 += biasBf16 ? bf16_to_f32(bias[col + 1]) : f16_to_f32(bias[col + 1]);
+        for (int h = 0; h < 2; ++h) {
+          const int row = m0 + warpM * 16 * MI + mi * 16 + (lane >> 2) + h * 8;
+          if (row >= M) continue;
+          float v0 = acc[mi][j][2 * h], v1 = acc[mi][j][2 * h + 1];
+          if (split) {
+            *reinterpret_cast<float2*>(partial + ((size_t)blockIdx.z * M + row) * N + col) =
+                make_float2(v0, v1);
+          } else {
+            const float xs = rowScale[row];
+            v0 *= xs;
+            v1 *= xs;
+            if (bias != nullptr) {
+              v0 += bias[col];
+              v1 += bias[col + 1];
+            }
+            *reinterpret_cast<u32*>(C + (size_t)row * N + col) =
+                (u32)f32_to_f16(v0) | ((u32)f32_to_f16(v1) << 16);
           }
-          *reinterpret_cast<u32*>(C + (size_t)row * N + col) =
-              (u32)f32_to_f16(v0) | ((u32)f32_to_f16(v1) << 16);
         }
       }
     }
+  }
+  if (!split) return;
+  if (!split_k_last_block(counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z)) return;
+  // The last split for this tile: add the partial sums in split order, then scale, bias, round.
+  const int n0 = strip0 * STRIP;
+  for (int c = tid; c < T::BM * T::BN; c += T::THREADS) {
+    const int row = m0 + c / T::BN, col = n0 + c % T::BN;
+    if (row >= M || col >= N) continue;
+    float sum = 0.f;
+    for (int s = 0; s < (int)gridDim.z; ++s) sum += ld_global_cg(partial + ((size_t)s * M + row) * N + col);
+    float v = sum * rowScale[row];
+    if (bias != nullptr) v += bias[col];
+    C[(size_t)row * N + col] = f32_to_f16(v);
   }
 }
 
@@ -293,31 +315,18 @@ extern "C" __global__ void q4_w4a8_quantize(const float* x, s8* codes, int* rowC
   }
 }
 
-// Entry points: q4_w4a8_<tile>. Bias is fp16 or bf16 (biasBf16), fp32 biases are converted by the
-// host; the output is always fp16, as the reference's oneDNN op.
-#define Q4_W4A8_KERNEL(NAME, WM, WN, MI)                                                          \
-  extern "C" __global__ void __launch_bounds__(32 * WM * WN)                                      \
-      NAME(const s8* A, const int* rowCorrection, const float* rowScale, const u32* B,            \
-           const float* S, const u16* bias, int biasBf16, u16* C, float* partial, int M, int N,  \
-           int Np, int Kp, int G, int groups, int ktilesPerSplit) {                               \
-    w4a8::gemm<WM, WN, MI>(A, rowCorrection, rowScale, B, S, bias, biasBf16, C, partial, M, N,    \
-                           Np, Kp, G, groups, ktilesPerSplit);                                    \
+// Entry points: q4_w4a8_<tile>. The bias holds fp32 values of the activation dtype; the output is
+// always fp16, as the reference's oneDNN op. Split-K (gridDim.z > 1) needs `partial` (splits x M x
+// N fp32) and `counters` (one int per output tile, zero before the first call); splits must hold
+// whole groups.
+#define Q4_W4A8_KERNEL(NAME, WM, WN, MI)                                                    \
+  extern "C" __global__ void __launch_bounds__(32 * WM * WN)                                \
+      NAME(const s8* A, const int* rowCorrection, const float* rowScale, const u32* B,      \
+           const float* S, const float* bias, u16* C, float* partial, int* counters, int M, \
+           int N, int Np, int Kp, int G, int groups, int ktilesPerSplit) {                  \
+    w4a8::gemm<WM, WN, MI>(A, rowCorrection, rowScale, B, S, bias, C, partial, counters, M, \
+                           N, Np, Kp, G, groups, ktilesPerSplit);                           \
   }
 
 Q4_W4A8_KERNEL(q4_w4a8_small, 1, 4, 1)
 Q4_W4A8_KERNEL(q4_w4a8_large, 2, 4, 2)
-
-// Split-K: adds the partial sums in split order, then scales, adds the bias and rounds to fp16.
-extern "C" __global__ void q4_w4a8_reduce(const float* partial, const float* rowScale,
-                                          const u16* bias, int biasBf16, u16* C, int M, int N,
-                                          int splits) {
-  const size_t total = (size_t)M * N;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-       i += (size_t)gridDim.x * blockDim.x) {
-    float acc = 0.f;
-    for (int s = 0; s < splits; ++s) acc += partial[s * total + i];
-    float v = acc * rowScale[i / N];
-    if (bias != nullptr) v += biasBf16 ? bf16_to_f32(bias[i % N]) : f16_to_f32(bias[i % N]);
-    C[i] = f32_to_f16(v);
-  }
-}

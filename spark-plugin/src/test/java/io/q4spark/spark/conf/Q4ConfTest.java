@@ -32,9 +32,9 @@ class Q4ConfTest {
             IllegalArgumentException.class,
             () -> Q4Conf.kernelOptions(Map.of("spark.q4.kernels.force", "Marlin")));
     assertEquals(
-        "The value of spark.q4.kernels.force should be one of [SimdW4A16Kernel, TiledW4A16Kernel,"
-            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, OneDnnW4A8Kernel, SimdW4A8Kernel,"
-            + " ScalarW4A8Kernel], but was Marlin",
+        "The value of spark.q4.kernels.force should be one of "
+            + io.q4spark.kernels.KernelCatalog.names()
+            + ", but was Marlin",
         e.getMessage());
   }
 

@@ -1,0 +1,280 @@
+package io.q4spark.kernels.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What the CUDA kernels share once a layer is on the device: the weights uploaded once, a stream,
+ * device workspaces that grow to the largest batch seen, and one pinned host buffer through which
+ * {@code float[]} rows travel. Activations go to the device as fp32 (the values of the activation
+ * dtype Spark's float arrays and Arrow buffers hold) and results come back as fp32; the conversions
+ * run on the device.
+ *
+ * <p>Two entry points: {@link #apply(float[], int, float[], float[])} for Java arrays, and {@link
+ * #apply(MemorySegment, int, MemorySegment)} for off-heap rows (an Arrow buffer's memory), copied
+ * to the device straight from their address. Calls on one prepared layer are serialised; device
+ * out-of-memory surfaces as {@link CudaOutOfMemoryException} with the sizes, after which the caller
+ * may retry with fewer rows.
+ */
+abstract class CudaPreparedLinear implements PreparedLinear {
+  /** Threads per block of the element-wise kernels (conversions, reductions). */
+  static final int ELEMENTWISE_THREADS = 256;
+
+  protected final CudaDevice device;
+  protected final LinearLayerConfig config;
+  protected final CudaStream stream;
+  private final List<DeviceBuffer> weights = new ArrayList<>();
+  private final Workspace workspace;
+  private final java.util.Map<String, CudaFunction> functions = new java.util.HashMap<>();
+  private final java.util.Map<String, Integer> sharedLimits = new java.util.HashMap<>();
+  private final java.util.Map<String, Integer> occupancy = new java.util.HashMap<>();
+  private PinnedBuffer staging;
+  private float[] biasHost;
+  private DeviceBuffer biasDevice;
+  private boolean closed;
+
+  private final boolean ownsStream;
+
+  /**
+   * @param stream the stream every call is queued on, or null for a stream of its own (benchmarks
+   *     put several layers on one stream so that events time them in order)
+   */
+  CudaPreparedLinear(CudaDevice device, LinearLayerConfig config, CudaStream stream) {
+    this.device = device;
+    this.config = config;
+    this.ownsStream = stream == null;
+    this.stream = stream == null ? device.createStream() : stream;
+    this.workspace = new Workspace(device);
+  }
+
+  @Override
+  public LinearLayerConfig config() {
+    return config;
+  }
+
+  /** Uploads one of the layer's constant arrays, kept until {@link #close}. */
+  protected DeviceBuffer upload(MemorySegment host) {
+    DeviceBuffer b = device.allocate(Math.max(1, host.byteSize()));
+    weights.add(b);
+    b.copyFrom(host);
+    return b;
+  }
+
+  /** A device buffer of at least {@code bytes} for {@code role}, reused across calls. */
+  protected DeviceBuffer scratch(String role, long bytes) {
+    return workspace.get(role, bytes);
+  }
+
+  /**
+   * Runs the layer on {@code rows} fp32 rows at device address {@code x} into fp32 {@code y},
+   * queued on {@link #stream}.
+   *
+   * @param bias device address of N fp32 bias values, or 0
+   */
+  protected abstract void run(long x, int rows, long bias, long y);
+
+  /**
+   * The kernel proper, as benchmarks time it: from the GEMM's own input ({@link #gemmInputBytes()}
+   * bytes per element: 16-bit activations for W4A16, fp32 for W4A8, which quantizes them) to the
+   * 16-bit output, without the fp32 conversions around it.
+   */
+  abstract void gemm(long input, int rows, long bias, long out16);
+
+  /** Bytes per activation element {@link #gemm} reads. */
+  abstract int gemmInputBytes();
+
+  @Override
+  public synchronized void apply(float[] x, int rows, float[] bias, float[] out) {
+    checkOpen();
+    device.makeCurrent();
+    int k = config.k();
+    int n = config.n();
+    long xBytes = 4L * rows * k;
+    long yBytes = 4L * rows * n;
+    MemorySegment host = staging(Math.max(xBytes, yBytes));
+    MemorySegment.copy(x, 0, host, JAVA_FLOAT, 0, rows * k);
+    DeviceBuffer dx = scratch("x", xBytes);
+    DeviceBuffer dy = scratch("y", yBytes);
+    dx.copyFrom(host.asSlice(0, xBytes), 0, stream);
+    run(dx.address(), rows, biasAddress(bias), dy.address());
+    dy.copyTo(host.asSlice(0, yBytes), 0, stream);
+    stream.synchronize();
+    MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, rows * n);
+  }
+
+  /**
+   * {@code out = layer(x)} for {@code rows} fp32 rows in native memory (for example an Arrow
+   * buffer), without a Java-heap copy; {@code out} receives {@code rows * N} fp32 values.
+   */
+  public synchronized void apply(MemorySegment x, int rows, MemorySegment out) {
+    apply(x, rows, null, out);
+  }
+
+  /** As {@link #apply(MemorySegment, int, MemorySegment)}, adding {@code bias} (N values). */
+  public synchronized void apply(MemorySegment x, int rows, float[] bias, MemorySegment out) {
+    checkOpen();
+    device.makeCurrent();
+    long xBytes = 4L * rows * config.k();
+    long yBytes = 4L * rows * config.n();
+    if (x.byteSize() < xBytes || out.byteSize() < yBytes) {
+      throw new IllegalArgumentException(
+          "layer "
+              + config.layer()
+              + ": "
+              + rows
+              + " rows need "
+              + xBytes
+              + " input bytes and "
+              + yBytes
+              + " output bytes, but the segments hold "
+              + x.byteSize()
+              + " and "
+              + out.byteSize());
+    }
+    DeviceBuffer dx = scratch("x", xBytes);
+    DeviceBuffer dy = scratch("y", yBytes);
+    dx.copyFrom(x.asSlice(0, xBytes), 0, stream);
+    run(dx.address(), rows, biasAddress(bias), dy.address());
+    dy.copyTo(out.asSlice(0, yBytes), 0, stream);
+    stream.synchronize();
+  }
+
+  private long biasAddress(float[] bias) {
+    if (bias == null) {
+      return 0;
+    }
+    if (bias != biasHost) {
+      if (biasDevice != null) {
+        biasDevice.close();
+      }
+      biasDevice = device.allocate(4L * bias.length);
+      try (Arena arena = Arena.ofConfined()) {
+        biasDevice.copyFrom(arena.allocateFrom(JAVA_FLOAT, bias));
+      }
+      biasHost = bias;
+    }
+    return biasDevice.address();
+  }
+
+  private MemorySegment staging(long bytes) {
+    if (staging == null || staging.size() < bytes) {
+      if (staging != null) {
+        staging.close();
+      }
+      staging = device.allocatePinned(Math.max(bytes, 1 << 20));
+    }
+    return staging.segment();
+  }
+
+  /**
+   * The split-K tile counters: at least {@code count} ints, zero between calls (the kernels reset
+   * the ones they use), zeroed here when first allocated or grown.
+   */
+  protected DeviceBuffer counters(int count) {
+    DeviceBuffer b = workspace.buffers.get("counters");
+    if (b == null || b.size() < 4L * count) {
+      b = scratch("counters", 4L * count);
+      b.fill((byte) 0, stream);
+    }
+    return b;
+  }
+
+  /** Resident blocks per SM of kernel {@code name} at this block size and shared memory, cached. */
+  protected int blocksPerSm(CudaModule module, String name, int threads, int sharedBytes) {
+    return occupancy.computeIfAbsent(
+        name + "/" + threads + "/" + sharedBytes,
+        key -> function(module, name, sharedBytes).maxActiveBlocksPerSm(threads, sharedBytes));
+  }
+
+  /** Launches element-wise kernel {@code function} of {@code module} over {@code count} items. */
+  protected void elementwise(CudaModule module, String function, long count, KernelArgs args) {
+    function(module, function, 0)
+        .launch(Dim3.of(elementwiseGrid(count)), Dim3.of(ELEMENTWISE_THREADS), 0, stream, args);
+  }
+
+  /**
+   * Kernel {@code name} of {@code module}, looked up once, allowed {@code sharedBytes} of dynamic
+   * shared memory (set once per size: above 48 KiB the driver wants it asked for).
+   */
+  protected CudaFunction function(CudaModule module, String name, int sharedBytes) {
+    CudaFunction f = functions.computeIfAbsent(name, module::function);
+    if (sharedBytes > sharedLimits.getOrDefault(name, 0)) {
+      f.setMaxDynamicSharedMemory(sharedBytes);
+      sharedLimits.put(name, sharedBytes);
+    }
+    return f;
+  }
+
+  /** Grid size of an element-wise kernel over {@code count} elements (grid-stride loops). */
+  protected int elementwiseGrid(long count) {
+    long blocks = (count + ELEMENTWISE_THREADS - 1) / ELEMENTWISE_THREADS;
+    return (int) Math.max(1, Math.min(blocks, 8L * device.smCount()));
+  }
+
+  /** A confined arena for one launch's argument array. */
+  protected static Arena launchArena() {
+    return Arena.ofConfined();
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException(
+          "layer " + config.layer() + ": " + kernel() + " was closed, its weights are freed");
+    }
+  }
+
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    device.makeCurrent();
+    stream.synchronize();
+    weights.forEach(DeviceBuffer::close);
+    workspace.close();
+    if (biasDevice != null) {
+      biasDevice.close();
+    }
+    if (staging != null) {
+      staging.close();
+    }
+    if (ownsStream) {
+      stream.close();
+    }
+  }
+
+  /** Device buffers by role, each grown (never shrunk) to the largest request. */
+  private static final class Workspace implements AutoCloseable {
+    private final CudaDevice device;
+    private final java.util.Map<String, DeviceBuffer> buffers = new java.util.HashMap<>();
+
+    Workspace(CudaDevice device) {
+      this.device = device;
+    }
+
+    DeviceBuffer get(String role, long bytes) {
+      DeviceBuffer b = buffers.get(role);
+      if (b == null || b.size() < bytes) {
+        if (b != null) {
+          b.close();
+        }
+        b = device.allocate(Math.max(bytes, 256));
+        buffers.put(role, b);
+      }
+      return b;
+    }
+
+    @Override
+    public void close() {
+      buffers.values().forEach(DeviceBuffer::close);
+      buffers.clear();
+    }
+  }
+}

@@ -1,0 +1,200 @@
+package io.q4spark.kernels.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import io.q4spark.kernels.Acceptance;
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.KernelCapabilities;
+import io.q4spark.kernels.KernelOptions;
+import io.q4spark.kernels.LinearKernel;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantScheme;
+import io.q4spark.kernels.QuantizedLinear;
+import io.q4spark.kernels.ScalarType;
+import java.lang.foreign.Arena;
+import java.util.EnumSet;
+import java.util.List;
+
+/**
+ * W4A16 on NVIDIA tensor cores ({@code w4a16_gemm.cu}), Marlin-class: int4 weights streamed once
+ * through a cp.async pipeline with an L2 evict-first hint, dequantized in registers with the
+ * reference's single rounding, m16n8k16 fp16/bf16 mma with fp32 accumulation, split-K when a call
+ * has too few output tiles to fill the SMs. The math is {@link
+ * io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the fp32 additions.
+ *
+ * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
+ * tensor cores take 16-bit inputs; fp32 layers stay on the CPU kernels); group sizes 32, 64, 128,
+ * 256 and full K (a multiple of 16); act-order through a permutation applied at prepare time; any K
+ * and N that are multiples of 8 (padded on the device to the 64-wide tiles).
+ */
+public final class CudaW4A16Kernel implements LinearKernel {
+  private static final KernelCapabilities CAPABILITIES =
+      new KernelCapabilities(
+          QuantScheme.W4A16,
+          List.of(ScalarType.UINT4B8, ScalarType.UINT4),
+          EnumSet.of(DType.F16, DType.BF16),
+          new int[] {-1, 32, 64, 128, 256},
+          true,
+          8,
+          8,
+          true,
+          true);
+
+  /** K per mma step: a group must hold whole steps. */
+  private static final int MMA_K = 16;
+
+  @Override
+  public KernelCapabilities capabilities() {
+    return CAPABILITIES;
+  }
+
+  @Override
+  public Acceptance canImplement(LinearLayerConfig config) {
+    // The whitelist first, so a layer no GPU could run gets the same reason on every machine.
+    Acceptance a = capabilities().check(name(), config);
+    if (!a.accepted()) {
+      return a;
+    }
+    Acceptance step = CudaKernelSupport.checkGroupStep(name(), config, MMA_K);
+    if (step != null) {
+      return step;
+    }
+    Acceptance device = CudaKernelSupport.checkDevice(name());
+    return device != null ? device : Acceptance.accept();
+  }
+
+  @Override
+  public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
+    CudaW4A16Layout layout = CudaW4A16Layout.pack(layer);
+    return new Prepared(CudaDevice.shared(CudaOptions.defaults()), layer.config(), layout, null);
+  }
+
+  /** A W4A16 layer on the device. */
+  static final class Prepared extends CudaPreparedLinear {
+    private final CudaW4A16Layout layout;
+    private final DeviceBuffer weights;
+    private final DeviceBuffer scales;
+    private final DeviceBuffer zeros;
+    private final DeviceBuffer permutation;
+    private final CudaModule module;
+    private final boolean bf16;
+
+    Prepared(
+        CudaDevice device, LinearLayerConfig config, CudaW4A16Layout layout, CudaStream stream) {
+      super(device, config, stream);
+      this.layout = layout;
+      this.bf16 = config.actType() == DType.BF16;
+      try (Arena arena = Arena.ofConfined()) {
+        this.weights = upload(arena.allocateFrom(JAVA_INT, layout.words()));
+        this.scales = upload(arena.allocateFrom(JAVA_SHORT, layout.scales()));
+        this.zeros =
+            layout.zeros() == null ? null : upload(arena.allocateFrom(JAVA_SHORT, layout.zeros()));
+        this.permutation =
+            layout.permutation() == null
+                ? null
+                : upload(arena.allocateFrom(JAVA_INT, layout.permutation()));
+      } catch (RuntimeException e) {
+        close();
+        throw e;
+      }
+      this.module = CudaPrograms.module(device, CudaSources.W4A16);
+    }
+
+    @Override
+    public String kernel() {
+      return "CudaW4A16Kernel";
+    }
+
+    /** The launch plan for {@code rows} rows on this device. */
+    CudaGemmPlan plan(int rows) {
+      return CudaGemmPlan.w4a16(
+          rows,
+          layout.nPadded(),
+          layout.kPadded(),
+          zeros != null,
+          device.smCount(),
+          (tile, threads, shared) -> blocksPerSm(module, kernelName(tile), threads, shared));
+    }
+
+    private String kernelName(String tile) {
+      return "q4_w4a16_" + tile + (bf16 ? "_bf16" : "_f16") + (zeros != null ? "_zp" : "_sym");
+    }
+
+    @Override
+    protected void run(long x, int rows, long bias, long y) {
+      int k = config.k();
+      int n = config.n();
+      long count = (long) rows * k;
+      if (permutation != null) {
+        DeviceBuffer gathered = scratch("gathered", 4 * count);
+        try (Arena a = launchArena()) {
+          elementwise(
+              module,
+              "q4_gather_columns",
+              count,
+              KernelArgs.of(a).ptr(x).ptr(permutation).ptr(gathered).i32(rows).i32(k));
+        }
+        x = gathered.address();
+      }
+      DeviceBuffer act = scratch("a16", 2 * count);
+      DeviceBuffer out = scratch("c16", 2L * rows * n);
+      try (Arena a = launchArena()) {
+        elementwise(
+            module,
+            "q4_f32_to_half",
+            count,
+            KernelArgs.of(a).ptr(x).ptr(act).i64(count).i32(bf16 ? 1 : 0));
+      }
+      gemm(act.address(), rows, bias, out.address());
+      long outCount = (long) rows * n;
+      try (Arena a = launchArena()) {
+        elementwise(
+            module,
+            "q4_half_to_f32",
+            outCount,
+            KernelArgs.of(a).ptr(out).ptr(y).i64(outCount).i32(bf16 ? 1 : 0).i32(0));
+      }
+    }
+
+    @Override
+    void gemm(long input, int rows, long bias, long out16) {
+      int k = config.k();
+      int n = config.n();
+      CudaGemmPlan plan = plan(rows);
+      DeviceBuffer partial =
+          plan.splits() > 1 ? scratch("partial", plan.partialBytes(rows, n)) : null;
+      DeviceBuffer counters = plan.splits() > 1 ? counters(plan.counters()) : null;
+      CudaFunction gemm = function(module, kernelName(plan.tile()), plan.sharedBytes());
+      try (Arena a = launchArena()) {
+        gemm.launch(
+            new Dim3(plan.gridX(), plan.gridY(), plan.splits()),
+            Dim3.of(plan.threads()),
+            plan.sharedBytes(),
+            stream,
+            KernelArgs.of(a)
+                .ptr(input)
+                .ptr(weights)
+                .ptr(scales)
+                .ptr(zeros == null ? 0 : zeros.address())
+                .ptr(bias)
+                .ptr(out16)
+                .ptr(partial == null ? 0 : partial.address())
+                .ptr(counters == null ? 0 : counters.address())
+                .i32(rows)
+                .i32(n)
+                .i32(layout.nPadded())
+                .i32(k)
+                .i32(layout.kPadded())
+                .i32(layout.groupSize())
+                .i32(plan.kTilesPerSplit()));
+      }
+    }
+
+    @Override
+    int gemmInputBytes() {
+      return 2;
+    }
+  }
+}

@@ -1,0 +1,89 @@
+package io.q4spark.kernels.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Launch plans cover every tile once, fill the GPU at small M and never cut a W4A8 group. */
+class CudaGemmPlanTest {
+  /** SMs of an H100 SXM. */
+  private static final int H100_SMS = 132;
+
+  /** Resident blocks per SM as an H100 reports them for these tiles (shared memory bound). */
+  private static final CudaGemmPlan.Occupancy H100 =
+      (tile, threads, shared) -> Math.max(1, Math.min(16, 227 * 1024 / (shared + 1024)));
+
+  @ParameterizedTest
+  @CsvSource({
+    "1, 4096, 4096",
+    "1, 14336, 4096",
+    "1, 4096, 14336",
+    "16, 4096, 14336",
+    "64, 6144, 4096",
+    "256, 4096, 4096",
+    "1024, 4096, 14336",
+    "8192, 4096, 4096",
+    "3, 64, 256"
+  })
+  void w4a16PlansCoverEveryKTileOnceAndFillTheGpuAtSmallM(int rows, int n, int k) {
+    CudaGemmPlan p = CudaGemmPlan.w4a16(rows, n, k, false, H100_SMS, H100);
+    int kTiles = k / CudaW4A16Layout.K_TILE;
+    assertCovers(p, kTiles);
+    assertEquals((n + p.blockCols() - 1) / p.blockCols(), p.gridX());
+    assertTrue(p.splits() <= CudaGemmPlan.maxSplits(rows, k), p + " writes too many partial sums");
+    assertTrue(p.gridY() * p.blockRows() >= rows);
+    assertTrue(p.sharedBytes() <= 227 * 1024, "shared memory " + p.sharedBytes());
+    long blocks = (long) p.gridX() * p.gridY() * p.splits();
+    int slots = H100_SMS * H100.blocksPerSm(p.tile(), p.threads(), p.sharedBytes());
+    if (rows <= 16 && kTiles >= 16) {
+      assertTrue(blocks >= H100_SMS, "M=" + rows + " " + k + "x" + n + " launches only " + p);
+    }
+    if (p.splits() > 1) {
+      assertTrue(blocks <= slots, p + " needs a second wave: " + blocks + " blocks, " + slots);
+    }
+    if (p.splits() == 1) {
+      assertEquals(0, p.partialBytes(rows, n));
+    } else {
+      assertEquals(4L * p.splits() * rows * n, p.partialBytes(rows, n));
+    }
+  }
+
+  @Test
+  void w4a16TilesFollowTheRowCount() {
+    assertEquals("small", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("medium", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("large", CudaGemmPlan.w4a16(65, 4096, 4096, true, H100_SMS, H100).tile());
+    // zero points add a second scale-sized array to every stage
+    assertTrue(
+        CudaGemmPlan.w4a16(1, 4096, 4096, true, H100_SMS, H100).sharedBytes()
+            > CudaGemmPlan.w4a16(1, 4096, 4096, false, H100_SMS, H100).sharedBytes());
+  }
+
+  @ParameterizedTest
+  @CsvSource({
+    "1, 4096, 4096, 128",
+    "1, 4096, 14336, 256",
+    "1, 1536, 384, 384",
+    "7, 256, 512, 32",
+    "300, 4096, 4096, 64",
+    "1, 4096, 4096, 4096"
+  })
+  void w4a8SplitsNeverCutAGroup(int rows, int n, int k, int g) {
+    CudaGemmPlan p = CudaGemmPlan.w4a8(rows, n, k, g, H100_SMS, H100);
+    int kTiles = k / CudaW4A8Layout.K_TILE;
+    assertCovers(p, kTiles);
+    int kPerSplit = p.kTilesPerSplit() * CudaW4A8Layout.K_TILE;
+    if (p.splits() > 1) {
+      assertEquals(0, kPerSplit % g, p + " cuts a group of " + g);
+    }
+  }
+
+  private static void assertCovers(CudaGemmPlan p, int kTiles) {
+    assertTrue(p.splits() >= 1 && p.kTilesPerSplit() >= 1, p.toString());
+    assertTrue((long) p.splits() * p.kTilesPerSplit() >= kTiles, p + " misses K tiles");
+    assertTrue((long) (p.splits() - 1) * p.kTilesPerSplit() < kTiles, p + " has an empty split");
+  }
+}

@@ -1,0 +1,174 @@
+package io.q4spark.kernels.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.q4spark.kernels.Acceptance;
+import io.q4spark.kernels.DType;
+import io.q4spark.kernels.LinearKernel;
+import io.q4spark.kernels.LinearLayerConfig;
+import io.q4spark.kernels.PreparedLinear;
+import io.q4spark.kernels.QuantScheme;
+import io.q4spark.kernels.QuantizedLinear;
+import io.q4spark.kernels.RandomLayers;
+import io.q4spark.kernels.ScalarType;
+import io.q4spark.kernels.scalar.ScalarW4A16Kernel;
+import io.q4spark.kernels.scalar.ScalarW4A8Kernel;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA kernels against the scalar references on random layers: every group size, zero points,
+ * act-order, fp16/bf16 (and fp32 for W4A8), N and K that need padding, and row counts that reach
+ * every tile and the split-K path. Runs only where a CUDA device is usable; elsewhere it is skipped
+ * with the probe's reason ({@code -Dq4spark.requireCuda=true} turns the skip into a failure).
+ */
+class CudaKernelsTest {
+  private static final long SEED = 4_2026_11_24L;
+
+  /** Rows that reach the small tile (with split-K), the medium tile and the large tile. */
+  private static final int[] ROWS = {1, 5, 16, 17, 64, 65, 130};
+
+  @BeforeAll
+  static void requireDevice() {
+    CudaProbe probe = CudaKernelSupport.probe();
+    if (Boolean.getBoolean("q4spark.requireCuda")) {
+      assertTrue(probe.available(), probe.reason());
+    }
+    Assumptions.assumeTrue(probe.available(), "no CUDA device: " + probe.reason());
+  }
+
+  /**
+   * Allowed difference relative to the largest reference output: the GPU adds the same exact
+   * products in another order, so outputs differ by about one unit in the last place of the output
+   * dtype (fp16 2^-11, bf16 2^-8), twice that for headroom.
+   */
+  private static double tolerance(DType out) {
+    return out == DType.BF16 ? 1.6e-2 : 2e-3;
+  }
+
+  @Test
+  void w4a16MatchesTheReference() {
+    Random r = new Random(SEED);
+    int[][] shapes = {{512, 256}, {1024, 72}, {208, 136}};
+    for (DType act : new DType[] {DType.F16, DType.BF16}) {
+      for (int g : new int[] {32, 64, 128, 256, -1}) {
+        for (boolean zp : new boolean[] {false, true}) {
+          for (int[] shape : shapes) {
+            int k = shape[0];
+            int n = shape[1];
+            if (g > 0 && k % g != 0) {
+              continue;
+            }
+            LinearLayerConfig c =
+                LinearLayerConfig.of(
+                    "cuda",
+                    k,
+                    n,
+                    zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+                    act,
+                    g,
+                    zp,
+                    g == 128,
+                    QuantScheme.W4A16);
+            compare(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void w4a8MatchesTheReference() {
+    Random r = new Random(SEED + 1);
+    int[][] shapes = {{512, 256}, {1024, 72}, {384, 1536}};
+    for (DType act : DType.values()) {
+      for (int g : new int[] {32, 64, 128, 256, -1}) {
+        for (int[] shape : shapes) {
+          int k = shape[0];
+          int n = shape[1];
+          if (g > 0 && k % g != 0) {
+            continue;
+          }
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "cuda", k, n, ScalarType.INT4, act, g, false, g == 64, QuantScheme.W4A8);
+          compare(new CudaW4A8Kernel(), new ScalarW4A8Kernel(), c, r);
+        }
+      }
+    }
+  }
+
+  @Test
+  void offHeapRowsGiveTheSameResultAsArrays() {
+    Random r = new Random(SEED + 2);
+    LinearLayerConfig c =
+        LinearLayerConfig.of(
+            "cuda", 512, 256, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
+    QuantizedLinear l = RandomLayers.layer(c, r, true);
+    int rows = 33;
+    float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+    float[] expected = new float[rows * c.n()];
+    try (PreparedLinear p = new CudaW4A16Kernel().prepare(l);
+        Arena arena = Arena.ofConfined()) {
+      p.apply(x, rows, l.bias(), expected);
+      MemorySegment in = arena.allocateFrom(JAVA_FLOAT, x);
+      MemorySegment out = arena.allocate(JAVA_FLOAT, (long) rows * c.n());
+      ((CudaPreparedLinear) p).apply(in, rows, l.bias(), out);
+      assertArrayEquals(expected, out.toArray(JAVA_FLOAT));
+    }
+  }
+
+  private static void compare(
+      LinearKernel kernel, LinearKernel reference, LinearLayerConfig c, Random r) {
+    Acceptance a = kernel.canImplement(c);
+    assertTrue(a.accepted(), c.describe() + ": " + a.reason());
+    QuantizedLinear l = RandomLayers.layer(c, r, c.groupSize() == 64);
+    try (PreparedLinear gpu = kernel.prepare(l);
+        PreparedLinear ref = reference.prepare(l)) {
+      for (int rows : ROWS) {
+        float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+        float[] expected = new float[rows * c.n()];
+        float[] actual = new float[rows * c.n()];
+        ref.apply(x, rows, l.bias(), expected);
+        gpu.apply(x, rows, l.bias(), actual);
+        double max = 0;
+        double err = 0;
+        int worst = 0;
+        for (int i = 0; i < expected.length; i++) {
+          max = Math.max(max, Math.abs(expected[i]));
+          double e = Math.abs(expected[i] - actual[i]);
+          if (!(e <= err)) {
+            err = e;
+            worst = i;
+          }
+        }
+        assertTrue(
+            err <= tolerance(c.outType()) * max,
+            kernel.name()
+                + " "
+                + c.describe()
+                + " rows="
+                + rows
+                + ": error "
+                + err
+                + " of max "
+                + max
+                + " at row "
+                + worst / c.n()
+                + " column "
+                + worst % c.n()
+                + " (expected "
+                + expected[worst]
+                + ", found "
+                + actual[worst]
+                + ")");
+      }
+    }
+  }
+}
