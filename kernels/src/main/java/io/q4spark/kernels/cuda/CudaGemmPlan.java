@@ -20,6 +20,7 @@ package io.q4spark.kernels.cuda;
  * @param gridY blocks along M
  * @param splits blocks along K (1: no reduction)
  * @param kTilesPerSplit pipeline stages of K each split covers
+ * @param kTile K per pipeline stage
  */
 public record CudaGemmPlan(
     String tile,
@@ -30,7 +31,8 @@ public record CudaGemmPlan(
     int gridX,
     int gridY,
     int splits,
-    int kTilesPerSplit) {
+    int kTilesPerSplit,
+    int kTile) {
 
   /**
    * cp.async pipeline depth of the W4A16 large tile and of W4A8; the W4A16 small and medium tiles
@@ -46,7 +48,7 @@ public record CudaGemmPlan(
     int blocksPerSm(String tile, int threads, int sharedBytes);
   }
 
-  /** Scale rows a stage holds ({@code SCALE_ROWS}). */
+  /** Scale rows a W4A8 stage holds ({@code SCALE_ROWS}). */
   static final int SCALE_ROWS = 4;
 
   /** Columns per warp ({@code STRIP}). */
@@ -56,11 +58,13 @@ public record CudaGemmPlan(
   static final int WARPS_N = 4;
 
   /**
-   * Plan of a W4A16 call. Up to 16 rows the {@code small} tile (16 x 64, four warps sharing each
-   * stage's K, eight stages); up to 64 the {@code medium} tile (64 x 64, the same, six stages):
-   * narrow tiles give a small-M call many blocks, each streaming its own weights. Beyond, the
-   * {@code large} tile (128 x 256, eight warps over M and N, four stages) reuses each weight tile
-   * across 128 rows.
+   * Plan of a W4A16 call. Up to 16 rows the {@code small} tile (16 x 64 with 256-k stages, four
+   * warps taking turns over a stage's k16 steps, three stages: four blocks fit an SM); up to 64 the
+   * {@code medium} tile (64 x 64, the same with three stages): narrow tiles give a small-M call
+   * many blocks, each streaming its own weights, and long stages spread each stage's fixed cost
+   * over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages, eight warps
+   * over M and N, four stages) reuses each weight tile across 128 rows; it is compute-bound, so its
+   * splits are not limited by the partial sums' traffic.
    */
   public static CudaGemmPlan w4a16(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
@@ -69,6 +73,7 @@ public record CudaGemmPlan(
     int warpsN;
     int warpsK;
     int mi;
+    int kTile;
     int stages;
     if (rows <= 16) {
       tile = "small";
@@ -76,27 +81,29 @@ public record CudaGemmPlan(
       warpsN = 1;
       warpsK = 4;
       mi = 1;
-      stages = 8;
+      kTile = 256;
+      stages = 3;
     } else if (rows <= 64) {
       tile = "medium";
       warpsM = 1;
       warpsN = 1;
       warpsK = 4;
       mi = 4;
-      stages = 6;
+      kTile = 256;
+      stages = 3;
     } else {
       tile = "large";
       warpsM = 2;
       warpsN = 4;
       warpsK = 1;
       mi = 4;
+      kTile = 64;
       stages = STAGES;
     }
     int bm = 16 * mi * warpsM;
     int bn = STRIP * warpsN;
-    int kTile = CudaW4A16Layout.K_TILE;
-    int stage =
-        bm * kTile * 2 + warpsN * (kTile / 16) * 512 + SCALE_ROWS * bn * 2 * (zeroPoints ? 2 : 1);
+    int steps = kTile / 16;
+    int stage = bm * kTile * 2 + warpsN * steps * 512 + steps * bn * 2 * (zeroPoints ? 2 : 1);
     return plan(
         tile,
         32 * warpsM * warpsN * warpsK,
@@ -105,9 +112,10 @@ public record CudaGemmPlan(
         stage * stages,
         rows,
         nPadded,
-        kPadded / kTile,
+        kTile,
+        (kPadded + kTile - 1) / kTile,
         1,
-        maxSplits(rows, kPadded),
+        rows <= 64 ? maxSplits(rows, kPadded) : Integer.MAX_VALUE,
         sms,
         occupancy);
   }
@@ -144,6 +152,7 @@ public record CudaGemmPlan(
         stage * STAGES,
         rows,
         nPadded,
+        kTile,
         kTiles,
         unit,
         maxSplits(rows, kPadded),
@@ -164,6 +173,7 @@ public record CudaGemmPlan(
       int sharedBytes,
       int rows,
       int nPadded,
+      int kTile,
       int kTiles,
       int unit,
       int maxSplits,
@@ -180,7 +190,8 @@ public record CudaGemmPlan(
     }
     int perSplit = (units + splits - 1) / splits * unit;
     splits = (kTiles + perSplit - 1) / perSplit;
-    return new CudaGemmPlan(tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit);
+    return new CudaGemmPlan(
+        tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit, kTile);
   }
 
   /** Ints of split-K tile counters a call needs: one per output tile. */

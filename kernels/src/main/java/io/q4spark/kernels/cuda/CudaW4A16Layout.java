@@ -51,7 +51,10 @@ public record CudaW4A16Layout(
   /** Columns per warp: one 16-byte load per lane covers 64 columns of a k16 step. */
   public static final int STRIP = 64;
 
-  /** K per pipeline stage in the kernel: the kernel reads whole stages. */
+  /**
+   * K is padded to this: the large tile's pipeline stage. The small and medium tiles' 256-k stages
+   * stop at the padded K (a partial last stage).
+   */
   public static final int K_TILE = 64;
 
   /** fp16 1024.0: its 10 mantissa bits take a 4-bit code exactly. */

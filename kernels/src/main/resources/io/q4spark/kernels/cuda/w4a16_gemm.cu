@@ -36,24 +36,33 @@
 
 namespace w4a16 {
 
-constexpr int BK = 64;          // k per pipeline stage: four m16n8k16 steps, one 128-byte A row
-constexpr int STRIP = 64;       // columns per warp: one 16-byte weight load per lane per k16
-constexpr int SCALE_ROWS = 4;   // groups one 64-k stage can touch when G >= 16
+constexpr int STRIP = 64;  // columns per warp: one 16-byte weight load per lane per k16
 
-template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int STAGES, bool ZP>
+template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int BK, int STAGES, bool ZP>
 struct Tile {
   static constexpr int BM = 16 * MI * WARPS_M;
   static constexpr int BN = STRIP * WARPS_N;
   static constexpr int THREADS = 32 * WARPS_M * WARPS_N * WARPS_K;
-  static constexpr int A_BYTES = BM * BK * 2;
-  static constexpr int B_BYTES = WARPS_N * (BK / 16) * 512;
+  static constexpr int STEPS = BK / 16;       // m16n8k16 steps per stage
+  static constexpr int A_ROW = BK * 2;        // bytes of one A row in a stage
+  static constexpr int A_CHUNKS = BK / 8;     // 16-byte chunks per A row
+  static constexpr int SCALE_ROWS = STEPS;    // groups a stage can touch (G >= 16)
+  static constexpr int A_BYTES = BM * A_ROW;
+  static constexpr int B_BYTES = WARPS_N * STEPS * 512;
   static constexpr int S_BYTES = SCALE_ROWS * BN * 2;
   static constexpr int STAGE_BYTES = A_BYTES + B_BYTES + S_BYTES * (ZP ? 2 : 1);
   static constexpr int SMEM_BYTES = STAGE_BYTES * STAGES;
   // Intra-block split-K: warps 1.. of each k group park their accumulators here at the end.
   static constexpr int REDUCE_BYTES = (WARPS_K - 1) * WARPS_M * WARPS_N * MI * 32 * 32 * 4;
   static_assert(REDUCE_BYTES <= SMEM_BYTES, "the reduction reuses the pipeline's shared memory");
+  static_assert(STEPS % WARPS_K == 0, "each warp of a k group takes whole steps");
 };
+
+// Offset of 16-byte chunk `chunk` of row `row` in an A stage of `rowBytes`-byte rows, XOR-swizzled
+// on the chunk's low three bits so the eight rows an ldmatrix phase reads hit eight bank groups.
+__device__ __forceinline__ u32 swizzle(int row, int chunk, int rowBytes) {
+  return (u32)(row * rowBytes + ((chunk ^ (row & 7)) << 4));
+}
 
 // One k16 step's operands of one warp, in registers.
 template <int MI>
@@ -64,14 +73,14 @@ struct Fragments {
   uint4 z;
 };
 
-template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int STAGES, bool BF16, bool ZP>
+template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int BK, int STAGES, bool BF16, bool ZP>
 __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __restrict__ B,
                                      const u16* __restrict__ S, const u16* __restrict__ Z,
                                      const float* __restrict__ bias, u16* __restrict__ C,
                                      float* __restrict__ partial, int* __restrict__ counters,
                                      int M, int N, int Np, int K, int Kp, int G,
                                      int ktilesPerSplit) {
-  typedef Tile<WARPS_M, WARPS_N, WARPS_K, MI, STAGES, ZP> T;
+  typedef Tile<WARPS_M, WARPS_N, WARPS_K, MI, BK, STAGES, ZP> T;
   extern __shared__ __align__(16) unsigned char smem[];
 
   const int tid = threadIdx.x;
@@ -84,33 +93,44 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
   const int nStrips = Np / STRIP;
   const int strip0 = blockIdx.x * WARPS_N;
   const int m0 = blockIdx.y * T::BM;
-  const int kTiles = Kp / BK;
+  const int steps16 = Kp / 16;                    // k16 steps in the (64-padded) weights
+  const int kTiles = (Kp + BK - 1) / BK;          // the last stage may be partial
   const int kt0 = blockIdx.z * ktilesPerSplit;
   const int kt1 = min(kTiles, kt0 + ktilesPerSplit);
   const int nT = kt1 - kt0;
   const bool warpActive = strip0 + warpN < nStrips && m0 + warpM * 16 * MI < M;
+  const int rowsValid = min(T::BM, M - m0);       // A rows past M stay zero: never loaded
   const u64 policy = l2_evict_first();
   const u32 smemBase = smem_u32(smem);
 
+  for (int c = tid; c < STAGES * (T::BM - rowsValid) * T::A_CHUNKS; c += T::THREADS) {
+    const int perStage = (T::BM - rowsValid) * T::A_CHUNKS;
+    const int stage = c / perStage, r = c % perStage;
+    const int row = rowsValid + r / T::A_CHUNKS, chunk = r % T::A_CHUNKS;
+    st_shared_zero16(smemBase + stage * T::STAGE_BYTES + swizzle(row, chunk, T::A_ROW));
+  }
+
   auto loadStage = [&](int kt, int stage) {
     const u32 aBase = smemBase + stage * T::STAGE_BYTES;
-    for (int c = tid; c < T::BM * 8; c += T::THREADS) {
-      const int row = c >> 3, chunk = c & 7;
-      const int m = m0 + row, k = kt * BK + chunk * 8;
-      const bool ok = m < M && k < K;
-      cp_async16_zfill(aBase + swizzle128(row, chunk), ok ? A + (size_t)m * K + k : A, ok);
+    for (int c = tid; c < rowsValid * T::A_CHUNKS; c += T::THREADS) {
+      const int row = c / T::A_CHUNKS, chunk = c % T::A_CHUNKS;
+      const int k = kt * BK + chunk * 8;
+      const bool ok = k < K;
+      cp_async16_zfill(aBase + swizzle(row, chunk, T::A_ROW),
+                       ok ? A + (size_t)(m0 + row) * K + k : A, ok);
     }
     const u32 bBase = aBase + T::A_BYTES;
-    for (int c = tid; c < WARPS_N * 128; c += T::THREADS) {
-      const int s = c >> 7, r = c & 127;
-      if (strip0 + s < nStrips) {
-        const u32* src = B + ((size_t)(strip0 + s) * (Kp / 16) + kt * 4) * 128 + r * 4;
+    const int firstStep = kt * T::STEPS;
+    for (int c = tid; c < WARPS_N * T::STEPS * 32; c += T::THREADS) {
+      const int s = c / (T::STEPS * 32), r = c % (T::STEPS * 32);
+      if (strip0 + s < nStrips && firstStep + r / 32 < steps16) {
+        const u32* src = B + ((size_t)(strip0 + s) * steps16 + firstStep) * 128 + r * 4;
         cp_async16_hint(bBase + c * 16, src, policy);
       }
     }
     const u32 sBase = bBase + T::B_BYTES;
     const int g0 = kt * BK / G;
-    const int rows = (kt * BK + BK - 1) / G - g0 + 1;
+    const int rows = (min(kt * BK + BK, Kp) - 1) / G - g0 + 1;
     for (int c = tid; c < rows * WARPS_N * 8; c += T::THREADS) {
       const int row = c / (WARPS_N * 8), q = c % (WARPS_N * 8);
       const int s = q >> 3, chunk = q & 7;
@@ -139,11 +159,11 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 
   const u32 symmetricZero = splat2(BF16 ? 0x4308u : 0x6408u);  // magic + 8
 
-  // Shared memory -> registers for k16 step ks of a stage.
-  auto loadFragments = [&](Fragments<MI>& f, u32 aBase, const unsigned char* base, int kt, int ks) {
-    const uint4* wq = reinterpret_cast<const uint4*>(base + T::A_BYTES) + warpN * 128;
+  // Shared memory -> registers for k16 step ks of a stage; srow: its scale row in the stage.
+  auto loadFragments = [&](Fragments<MI>& f, u32 aBase, const unsigned char* base, int srow,
+                           int ks) {
+    const uint4* wq = reinterpret_cast<const uint4*>(base + T::A_BYTES) + warpN * T::STEPS * 32;
     const u16* sc = reinterpret_cast<const u16*>(base + T::A_BYTES + T::B_BYTES);
-    const int srow = (kt * BK + ks * 16) / G - kt * BK / G;
     const int soff = srow * T::BN + warpN * STRIP + (lane >> 2) * 8;
     f.s = *reinterpret_cast<const uint4*>(sc + soff);
     if (ZP) f.z = *reinterpret_cast<const uint4*>(sc + T::S_BYTES / 2 + soff);
@@ -151,7 +171,7 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi) {
       const int row = warpM * 16 * MI + mi * 16 + (lane & 15);
-      ldmatrix_x4(f.a[mi], aBase + swizzle128(row, ks * 2 + (lane >> 4)));
+      ldmatrix_x4(f.a[mi], aBase + swizzle(row, ks * 2 + (lane >> 4), T::A_ROW));
     }
   };
 
@@ -190,24 +210,41 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
     const int stage = i % STAGES;
     const unsigned char* base = smem + stage * T::STAGE_BYTES;
     const u32 aBase = smemBase + stage * T::STAGE_BYTES;
+    const int g0 = kt * BK / G;
+    const int stepsHere = min(T::STEPS, steps16 - kt * T::STEPS);
     if (WARPS_K == 1) {
       // Two register sets: step ks + 1 is read from shared memory while step ks computes.
       Fragments<MI> f[2];
       f[0].z = f[1].z = make_uint4(0, 0, 0, 0);
-      loadFragments(f[0], aBase, base, kt, 0);
+      loadFragments(f[0], aBase, base, 0, 0);
 #pragma unroll
-      for (int ks = 0; ks < BK / 16; ++ks) {
-        if (ks + 1 < BK / 16) loadFragments(f[(ks + 1) & 1], aBase, base, kt, ks + 1);
+      for (int ks = 0; ks < T::STEPS; ++ks) {
+        if (ks >= stepsHere) break;
+        if (ks + 1 < T::STEPS && ks + 1 < stepsHere) {
+          loadFragments(f[(ks + 1) & 1], aBase, base, (kt * BK + (ks + 1) * 16) / G - g0, ks + 1);
+        }
         compute(f[ks & 1]);
       }
-    } else {
-      // Each of the WARPS_K warps of a column strip takes its own k16 steps of the stage.
+    } else if (stepsHere == T::STEPS) {
+      // Each of the WARPS_K warps of a column strip takes every WARPS_K-th k16 step. A full stage
+      // has no bounds checks, so the steps' loads and dequantization chains interleave (ILP).
+      Fragments<MI> f[T::STEPS / WARPS_K];
 #pragma unroll
-      for (int ks = 0; ks < BK / 16; ++ks) {
-        if (ks % WARPS_K != warpK) continue;
+      for (int q = 0; q < T::STEPS / WARPS_K; ++q) {
+        const int ks = q * WARPS_K + warpK;
+        f[q].z = make_uint4(0, 0, 0, 0);
+        loadFragments(f[q], aBase, base, (kt * BK + ks * 16) / G - g0, ks);
+      }
+#pragma unroll
+      for (int q = 0; q < T::STEPS / WARPS_K; ++q) compute(f[q]);
+    } else {
+#pragma unroll
+      for (int q = 0; q < T::STEPS / WARPS_K; ++q) {
+        const int ks = q * WARPS_K + warpK;
+        if (ks >= stepsHere) break;
         Fragments<MI> f;
         f.z = make_uint4(0, 0, 0, 0);
-        loadFragments(f, aBase, base, kt, ks);
+        loadFragments(f, aBase, base, (kt * BK + ks * 16) / G - g0, ks);
         compute(f);
       }
     }
@@ -290,24 +327,25 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 
 // Entry points: q4_w4a16_<tile>_<f16|bf16>_<sym|zp>. Split-K (gridDim.z > 1) needs `partial` (splits x M x N
 // fp32) and `counters` (one int per output tile, zero before the first call).
-#define Q4_W4A16_KERNEL(NAME, WM, WN, WK, MI, ST, BF16, ZP)                                       \
+#define Q4_W4A16_KERNEL(NAME, WM, WN, WK, MI, BK, ST, BF16, ZP)                                   \
   extern "C" __global__ void __launch_bounds__(32 * WM * WN * WK) NAME(                           \
       const u16* A, const u32* B, const u16* S, const u16* Z, const float* bias, u16* C,          \
       float* partial, int* counters, int M, int N, int Np, int K, int Kp, int G,                  \
       int ktilesPerSplit) {                                                                        \
-    w4a16::gemm<WM, WN, WK, MI, ST, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N, Np, K, \
-                                          Kp, G, ktilesPerSplit);                                  \
+    w4a16::gemm<WM, WN, WK, MI, BK, ST, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N,    \
+                                              Np, K, Kp, G, ktilesPerSplit);                     \
   }
 
-#define Q4_W4A16_TILE(TILE, WM, WN, WK, MI, ST)                                \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_sym, WM, WN, WK, MI, ST, false, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_zp, WM, WN, WK, MI, ST, false, true)   \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, WK, MI, ST, true, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, WK, MI, ST, true, true)
+#define Q4_W4A16_TILE(TILE, WM, WN, WK, MI, BK, ST)                                \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_sym, WM, WN, WK, MI, BK, ST, false, false) \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_zp, WM, WN, WK, MI, BK, ST, false, true)   \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, WK, MI, BK, ST, true, false) \
+  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, WK, MI, BK, ST, true, true)
 
-// small: 16 x 64, four warps splitting each stage's K, eight stages (bandwidth-bound: many small
-// blocks keep many weight bytes in flight); medium: 64 x 64, the same with six stages; large:
-// 128 x 256, eight warps tiling M and N, four stages.
-Q4_W4A16_TILE(small, 1, 1, 4, 1, 8)
-Q4_W4A16_TILE(medium, 1, 1, 4, 4, 6)
-Q4_W4A16_TILE(large, 2, 4, 1, 4, 4)
+// small: 16 x 64 with 256-k stages, four warps taking turns over a stage's sixteen k16 steps, three
+// stages (bandwidth-bound: each block keeps 16 KiB of weights in flight and spends its per-stage
+// overhead on 8 KiB; 55 KiB of shared memory lets four blocks share an SM); medium: 64 x 64, the
+// same; large: 128 x 256 with 64-k stages, eight warps tiling M and N, four stages.
+Q4_W4A16_TILE(small, 1, 1, 4, 1, 256, 3)
+Q4_W4A16_TILE(medium, 1, 1, 4, 4, 256, 3)
+Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
