@@ -17,6 +17,28 @@ import java.util.stream.Collectors;
 public final class Q4Conf {
   private Q4Conf() {}
 
+  /** The plugin class {@code spark.plugins} must name (kept as text: conf depends on nothing). */
+  public static final String PLUGIN_CLASS = "io.q4spark.spark.Q4SparkPlugin";
+
+  /**
+   * Checks that {@code plugins} (the value of {@code spark.plugins}, null when unset) names the
+   * q4spark plugin, which sets up the executors that run models.
+   *
+   * @throws IllegalStateException naming the setting to add
+   */
+  public static void requirePlugin(String plugins, String what) {
+    if (plugins == null
+        || !Arrays.asList(plugins.replace(" ", "").split(",")).contains(PLUGIN_CLASS)) {
+      throw new IllegalStateException(
+          what
+              + " needs q4spark's executor plugin: start Spark with spark.plugins="
+              + PLUGIN_CLASS
+              + " (spark.plugins is "
+              + (plugins == null ? "unset" : "'" + plugins + "'")
+              + ")");
+    }
+  }
+
   /** Every key q4spark reads starts with this. */
   public static final String PREFIX = "spark.q4.";
 

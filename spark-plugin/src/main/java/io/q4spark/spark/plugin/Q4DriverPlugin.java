@@ -1,7 +1,9 @@
 package io.q4spark.spark.plugin;
 
 import io.q4spark.spark.conf.Q4Conf;
+import io.q4spark.spark.model.Q4Models;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.SparkContext;
@@ -14,7 +16,8 @@ import scala.Tuple2;
 /**
  * The driver side of {@code Q4SparkPlugin}: validates every {@code spark.q4.*} key (an unknown key
  * or an invalid value fails the application's start with the key named) and hands the map to the
- * executors through the init return value.
+ * executors through the init return value. It answers the executors' {@link LiveModels} requests
+ * and forgets the registered models when the application ends.
  */
 public final class Q4DriverPlugin implements DriverPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(Q4DriverPlugin.class);
@@ -35,5 +38,19 @@ public final class Q4DriverPlugin implements DriverPlugin {
     INITS.incrementAndGet();
     LOG.info("q4spark driver plugin: configuration {}", q4);
     return q4;
+  }
+
+  @Override
+  public Object receive(Object message) {
+    if (message instanceof LiveModels) {
+      return new HashSet<>(Q4Models.liveBroadcastIds());
+    }
+    throw new IllegalArgumentException(
+        "q4spark driver plugin: unexpected message " + message + ", expected LiveModels");
+  }
+
+  @Override
+  public void shutdown() {
+    Q4Models.clear();
   }
 }

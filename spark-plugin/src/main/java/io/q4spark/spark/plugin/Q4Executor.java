@@ -4,11 +4,13 @@ import io.q4spark.kernels.KernelOptions;
 import io.q4spark.spark.Q4SparkPlugin;
 import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Settings;
+import io.q4spark.spark.model.ModelCache;
 import java.util.concurrent.Semaphore;
 
 /**
  * What one executor set up once, at plugin init, for every task it runs: the settings, the chosen
- * backend, the metrics and the kernel options. Tasks reach it through {@link #current()}.
+ * backend, the metrics, the kernel options and the materialised models. Tasks reach it through
+ * {@link #current()}.
  */
 public final class Q4Executor implements AutoCloseable {
   private static volatile Q4Executor current;
@@ -18,6 +20,7 @@ public final class Q4Executor implements AutoCloseable {
   private final BackendChoice backend;
   private final Q4Metrics metrics;
   private final Semaphore gpuSlots;
+  private final ModelCache models;
 
   Q4Executor(String executorId, Q4Settings settings, BackendChoice backend, Q4Metrics metrics) {
     this.executorId = executorId;
@@ -25,6 +28,7 @@ public final class Q4Executor implements AutoCloseable {
     this.backend = backend;
     this.metrics = metrics;
     this.gpuSlots = new Semaphore(settings.gpuConcurrentTasks(), true);
+    this.models = new ModelCache(settings.kernelOptions());
   }
 
   /**
@@ -76,6 +80,11 @@ public final class Q4Executor implements AutoCloseable {
     return metrics;
   }
 
+  /** The models materialised on this executor. */
+  public ModelCache models() {
+    return models;
+  }
+
   /** The options every layer on this executor is prepared with. */
   public KernelOptions kernelOptions() {
     return settings.kernelOptions();
@@ -99,5 +108,7 @@ public final class Q4Executor implements AutoCloseable {
   }
 
   @Override
-  public void close() {}
+  public void close() {
+    models.close();
+  }
 }
