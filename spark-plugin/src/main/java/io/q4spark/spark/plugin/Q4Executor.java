@@ -6,6 +6,8 @@ import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Settings;
 import io.q4spark.spark.model.ModelCache;
 import java.util.concurrent.Semaphore;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
 
 /**
  * What one executor set up once, at plugin init, for every task it runs: the settings, the chosen
@@ -21,6 +23,7 @@ public final class Q4Executor implements AutoCloseable {
   private final Q4Metrics metrics;
   private final Semaphore gpuSlots;
   private final ModelCache models;
+  private final BufferAllocator allocator = new RootAllocator();
 
   Q4Executor(String executorId, Q4Settings settings, BackendChoice backend, Q4Metrics metrics) {
     this.executorId = executorId;
@@ -80,6 +83,11 @@ public final class Q4Executor implements AutoCloseable {
     return metrics;
   }
 
+  /** The executor's Arrow allocator: batches take child allocators from it. */
+  public BufferAllocator allocator() {
+    return allocator;
+  }
+
   /** The models materialised on this executor. */
   public ModelCache models() {
     return models;
@@ -110,5 +118,7 @@ public final class Q4Executor implements AutoCloseable {
   @Override
   public void close() {
     models.close();
+    // Reports leaked batch memory (Arrow throws naming the allocations still open).
+    allocator.close();
   }
 }

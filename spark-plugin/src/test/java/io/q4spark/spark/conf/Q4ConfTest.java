@@ -111,6 +111,17 @@ class Q4ConfTest {
   }
 
   @Test
+  void thePluginMustBeConfigured() {
+    Q4Conf.requirePlugin("a.B, io.q4spark.spark.Q4SparkPlugin", "Q4.apply");
+    IllegalStateException e =
+        assertThrows(IllegalStateException.class, () -> Q4Conf.requirePlugin(null, "Q4.apply"));
+    assertEquals(
+        "Q4.apply needs q4spark's executor plugin: start Spark with"
+            + " spark.plugins=io.q4spark.spark.Q4SparkPlugin (spark.plugins is unset)",
+        e.getMessage());
+  }
+
+  @Test
   void documentationTableIsGeneratedAndCurrent() throws Exception {
     Path doc = Path.of("../docs/configuration.md");
     String expected =

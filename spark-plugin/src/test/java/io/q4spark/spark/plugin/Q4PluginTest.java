@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.q4spark.spark.Q4SparkPlugin;
 import io.q4spark.spark.conf.Backend;
+import io.q4spark.spark.conf.Q4Conf;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -56,6 +57,11 @@ class Q4PluginTest {
         "spark.q4.backend=auto: CUDA rejected (the CUDA backend is not available yet), using the"
             + " CPU",
         e.backend().reason());
+  }
+
+  @Test
+  void theConfigurationNamesThisPluginClass() {
+    assertEquals(Q4SparkPlugin.class.getName(), Q4Conf.PLUGIN_CLASS);
   }
 
   @Test
