@@ -5,9 +5,14 @@ import io.q4spark.spark.Q4SparkPlugin;
 import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Settings;
 import io.q4spark.spark.model.ModelCache;
+import java.util.Set;
 import java.util.concurrent.Semaphore;
+import java.util.stream.Collectors;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
+import org.apache.spark.api.plugin.PluginContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What one executor set up once, at plugin init, for every task it runs: the settings, the chosen
@@ -17,6 +22,9 @@ import org.apache.arrow.memory.RootAllocator;
 public final class Q4Executor implements AutoCloseable {
   private static volatile Q4Executor current;
 
+  private static final Logger LOG = LoggerFactory.getLogger(Q4Executor.class);
+
+  private final PluginContext context;
   private final String executorId;
   private final Q4Settings settings;
   private final BackendChoice backend;
@@ -25,8 +33,9 @@ public final class Q4Executor implements AutoCloseable {
   private final ModelCache models;
   private final BufferAllocator allocator = new RootAllocator();
 
-  Q4Executor(String executorId, Q4Settings settings, BackendChoice backend, Q4Metrics metrics) {
-    this.executorId = executorId;
+  Q4Executor(PluginContext context, Q4Settings settings, BackendChoice backend, Q4Metrics metrics) {
+    this.context = context;
+    this.executorId = context.executorID();
     this.settings = settings;
     this.backend = backend;
     this.metrics = metrics;
@@ -91,6 +100,20 @@ public final class Q4Executor implements AutoCloseable {
   /** The models materialised on this executor. */
   public ModelCache models() {
     return models;
+  }
+
+  /**
+   * Asks the driver which models are registered and frees the others (the plugin does this
+   * periodically; a failed ask is logged and retried at the next period).
+   */
+  public void syncModels() {
+    try {
+      if (context.ask(LiveModels.REQUEST) instanceof Set<?> live) {
+        models.retainOnly(live.stream().map(Long.class::cast).collect(Collectors.toSet()));
+      }
+    } catch (Exception e) {
+      LOG.warn("q4spark: could not ask the driver for the registered models: {}", e.toString());
+    }
   }
 
   /** The options every layer on this executor is prepared with. */

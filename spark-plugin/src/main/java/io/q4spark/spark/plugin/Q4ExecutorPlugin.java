@@ -2,12 +2,10 @@ package io.q4spark.spark.plugin;
 
 import io.q4spark.spark.conf.Q4Settings;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Collectors;
 import org.apache.spark.api.plugin.ExecutorPlugin;
 import org.apache.spark.api.plugin.PluginContext;
 import org.slf4j.Logger;
@@ -51,7 +49,7 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
     }
     LOG.info("q4spark executor {}: {}", ctx.executorID(), backend.reason());
     Q4Metrics metrics = new Q4Metrics(ctx.metricRegistry(), backend.chosen().configName());
-    executor = new Q4Executor(ctx.executorID(), settings, backend, metrics);
+    executor = new Q4Executor(ctx, settings, backend, metrics);
     Q4Executor.install(executor);
     sync =
         Executors.newSingleThreadScheduledExecutor(
@@ -60,22 +58,7 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
               t.setDaemon(true);
               return t;
             });
-    Q4Executor e = executor;
-    sync.scheduleWithFixedDelay(
-        () -> syncModels(ctx, e), SYNC_SECONDS, SYNC_SECONDS, TimeUnit.SECONDS);
-  }
-
-  /** Frees the models the driver no longer has registered. */
-  static void syncModels(PluginContext ctx, Q4Executor executor) {
-    try {
-      if (ctx.ask(LiveModels.REQUEST) instanceof Set<?> live) {
-        executor
-            .models()
-            .retainOnly(live.stream().map(Long.class::cast).collect(Collectors.toSet()));
-      }
-    } catch (Exception e) {
-      LOG.warn("q4spark: could not ask the driver for the registered models: {}", e.toString());
-    }
+    sync.scheduleWithFixedDelay(executor::syncModels, SYNC_SECONDS, SYNC_SECONDS, TimeUnit.SECONDS);
   }
 
   @Override

@@ -146,6 +146,33 @@ class Q4ModelsTest {
   }
 
   @Test
+  void executorsFreeModelsTheDriverNoLongerHas() {
+    ModelHandle live = registerMlp("live");
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    // A model the driver's registry does not hold, as a remote executor sees an unregistered one.
+    ModelHandle gone =
+        new ModelHandle(
+            "gone",
+            live.k(),
+            live.n(),
+            live.layers(),
+            jsc.broadcast(
+                ModelCodec.encode(
+                    ModelCodec.decode(live.weights().value()), ModelCodec.DEFAULT_CHUNK_BYTES)));
+    ModelCache cache = Q4Executor.current().models();
+    cache.acquire(live).release();
+    LoadedModel g = cache.acquire(gone);
+    Q4Executor.current().syncModels();
+    assertTrue(cache.contains(live.broadcastId()));
+    assertFalse(cache.contains(gone.broadcastId()));
+    assertFalse(g.isClosed(), "a model in use stays open until released");
+    g.release();
+    assertTrue(g.isClosed());
+    Q4Models.unregister("live");
+    gone.weights().destroy();
+  }
+
+  @Test
   void broadcastOnceMaterialisedOncePerExecutorFreedOnUnregister() {
     int broadcasts = Q4Models.broadcasts();
     int materialised = ModelCache.materializations();
