@@ -11,7 +11,8 @@ import java.util.Map;
 /**
  * {@code q4spark infer --model DIR --input PATH --output PATH [options]}: applies a quantized model
  * (a compressed-tensors or GPTQ checkpoint directory) to the features column of a Parquet, CSV or
- * JSON input and writes Parquet, through Spark with the q4spark plugin. Prints rows/s.
+ * JSON input and writes Parquet, through Spark with the q4spark plugin. Prints rows/s. Exit status
+ * 0 on success, 2 for bad arguments, 1 when the job failed (nothing is left at the output path).
  */
 final class InferCommand implements Main.Command {
   static final String USAGE =
@@ -100,6 +101,13 @@ final class InferCommand implements Main.Command {
           r.rowsPerSecond(),
           spec.output());
       return 0;
+    } catch (Main.UsageException e) {
+      throw e;
+    } catch (Exception e) {
+      // SparkException is checked but thrown undeclared from Scala code. A failed job (a bad row, a
+      // lost executor past its retries): one line, nothing written.
+      out.println("infer: failed: " + InferJob.rootMessage(e));
+      return 1;
     }
   }
 

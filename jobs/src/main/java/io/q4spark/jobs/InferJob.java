@@ -179,14 +179,15 @@ final class InferJob {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    String name = "infer-" + UUID.randomUUID();
+    // Messages name the model by its directory; the registry entry lives for this job only.
+    String name = new Path(spec.model()).getName();
     try {
       Q4Models.register(spark, name, spec.model(), spec.modelOptions());
     } catch (IllegalArgumentException e) {
       throw new Main.UsageException(e.getMessage());
     }
     // Not hidden (a leading dot or underscore would make Spark skip it when counting the rows).
-    Path tmp = new Path(output.getParent(), output.getName() + ".inprogress-" + name);
+    Path tmp = new Path(output.getParent(), output.getName() + ".inprogress-" + UUID.randomUUID());
     try {
       Dataset<Row> df = read(spark, spec);
       out.printf(

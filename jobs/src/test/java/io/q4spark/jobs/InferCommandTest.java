@@ -260,6 +260,36 @@ class InferCommandTest {
     assertFalse(Files.exists(Path.of(out)));
   }
 
+  @Test
+  void aFailedJobLeavesNoOutput() throws Exception {
+    Path bad = tmp.resolve("bad.json");
+    Files.write(bad, List.of("{\"id\": 0, \"features\": [1, 2, 3]}"));
+    Path output = tmp.resolve("out-bad");
+    Run r =
+        run(
+            "infer",
+            "--model",
+            model.toString(),
+            "--input",
+            bad.toString(),
+            "--output",
+            output.toString());
+    assertEquals(1, r.status(), r.out() + r.err());
+    assertTrue(
+        r.out()
+            .contains(
+                "infer: failed: Q4.apply(model 'model', column 'features'): row 0 of partition 0"
+                    + " has 3 values, expected K=32; set spark.q4.onBadRow=null to give such rows a"
+                    + " null output\n"),
+        r.out());
+    assertFalse(Files.exists(output));
+    try (Stream<Path> siblings = Files.list(tmp)) {
+      assertFalse(
+          siblings.anyMatch(p -> p.getFileName().toString().startsWith("out-bad")),
+          "no temporary output is left");
+    }
+  }
+
   private static void assertUsage(String line, String... args) {
     Run r = run(args);
     assertEquals(2, r.status(), r.out() + r.err());
