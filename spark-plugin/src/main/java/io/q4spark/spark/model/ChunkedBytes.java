@@ -65,7 +65,11 @@ public final class ChunkedBytes implements Serializable {
 
     private void flush() {
       if (current != null && current.position() > 0) {
-        done.add(Arrays.copyOf(current.array(), current.position()));
+        // A full chunk is kept as is; only a partly filled one is trimmed (copied).
+        done.add(
+            current.position() == chunkBytes
+                ? current.array()
+                : Arrays.copyOf(current.array(), current.position()));
       }
       current = null;
     }

@@ -21,7 +21,13 @@ class ModelCodecTest {
             new ModelLayer(TestModels.layer("a", 64, 32, 16, DType.F16, true, r), Activation.GELU),
             new ModelLayer(
                 TestModels.layer("b", 32, 24, 8, DType.BF16, false, r), Activation.NONE));
-    int chunk = 100;
+    // 8: the smallest chunk (one long); 64: values fill chunks exactly; 100: they do not.
+    for (int chunk : new int[] {8, 64, 100}) {
+      roundTrip(layers, chunk);
+    }
+  }
+
+  private static void roundTrip(List<ModelLayer> layers, int chunk) {
     ChunkedBytes bytes = ModelCodec.encode(layers, chunk);
     assertTrue(bytes.chunks().length > 10, "many chunks: " + bytes.chunks().length);
     for (byte[] c : bytes.chunks()) {
