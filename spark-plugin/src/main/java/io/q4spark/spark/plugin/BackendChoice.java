@@ -26,14 +26,19 @@ public record BackendChoice(Backend requested, Backend chosen, String reason) {
    * @throws BackendUnavailableException when {@code cuda} was forced and cannot start
    */
   public static BackendChoice choose(Backend requested, String executorId) {
+    if (requested == Backend.CPU) {
+      return new BackendChoice(
+          requested, Backend.CPU, Q4Conf.BACKEND.key() + "=cpu: the CPU kernels, as configured");
+    }
     String cudaRejection = cudaRejection();
+    if (cudaRejection == null) {
+      return new BackendChoice(
+          requested,
+          Backend.CUDA,
+          Q4Conf.BACKEND.key() + "=" + requested.configName() + ": the CUDA backend started");
+    }
     return switch (requested) {
-      case CPU ->
-          new BackendChoice(
-              requested,
-              Backend.CPU,
-              Q4Conf.BACKEND.key() + "=cpu: the CPU kernels, as configured");
-      case AUTO ->
+      case CPU, AUTO ->
           new BackendChoice(
               requested,
               Backend.CPU,
