@@ -1,9 +1,7 @@
 package io.q4spark.jobs;
 
 import io.q4spark.kernels.DType;
-import io.q4spark.kernels.KernelOptions;
 import io.q4spark.kernels.LinearLayerConfig;
-import io.q4spark.kernels.Q4Linear;
 import io.q4spark.kernels.QuantScheme;
 import io.q4spark.kernels.QuantizedLinear;
 import io.q4spark.kernels.ScalarType;
@@ -12,21 +10,34 @@ import io.q4spark.kernels.format.QuantizationArgs;
 import io.q4spark.kernels.quantize.Int4WeightQuantizer;
 import io.q4spark.kernels.repack.Int4Layout;
 import io.q4spark.kernels.repack.PackedInt4Matrix;
+import io.q4spark.spark.plugin.Q4Executor;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
+import java.util.stream.Stream;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
 
 /**
  * {@code q4spark demo [--rows R] [--dir DIR]}: makes a small quantized MLP (two int4 linear layers
- * with a ReLU between them), writes it as a real compressed-tensors checkpoint, reads it back, runs
- * a generated dataset through the selected kernels in batches, and compares with an fp32 evaluation
- * of the same dequantized weights. Ends with {@code demo: <rows> rows, <rows/s> rows/s, max
- * relative error <e> vs fp32 reference}.
+ * with a ReLU between them), writes it as a real compressed-tensors checkpoint and a generated
+ * dataset as Parquet, runs {@code infer} on them through Spark ({@code local[*]}, the q4spark
+ * plugin, Arrow batches), and compares the written outputs with an fp32 evaluation of the same
+ * dequantized weights. Ends with {@code demo: <rows> rows, <rows/s> rows/s, max relative error <e>
+ * vs fp32 reference}.
  */
 final class DemoCommand implements Main.Command {
   /** Fixed so every run makes the same model and data. */
@@ -36,7 +47,6 @@ final class DemoCommand implements Main.Command {
   private static final int HIDDEN = 512;
   private static final int OUT = 128;
   private static final int GROUP = 128;
-  private static final int BATCH_ROWS = 1024;
   private static final DType DTYPE = DType.F16;
 
   @Override
@@ -91,7 +101,13 @@ final class DemoCommand implements Main.Command {
         List.of(
             quantizedLayer("mlp.up_proj", IN, HIDDEN, r),
             quantizedLayer("mlp.down_proj", HIDDEN, OUT, r));
-    CompressedTensorsCheckpoint.write(dir, qargs, model, 1);
+    Path modelDir = dir.resolve("model");
+    try {
+      Files.createDirectories(modelDir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    CompressedTensorsCheckpoint.write(modelDir, qargs, model, 1);
     out.println(
         "demo: wrote a compressed-tensors checkpoint ("
             + IN
@@ -102,34 +118,54 @@ final class DemoCommand implements Main.Command {
             + ", int4, G="
             + GROUP
             + ") to "
-            + dir);
-
-    List<Q4Linear> layers = new ArrayList<>();
-    try (CompressedTensorsCheckpoint ckpt = CompressedTensorsCheckpoint.open(dir)) {
-      for (String name : List.of("mlp.up_proj", "mlp.down_proj")) {
-        Q4Linear layer = Q4Linear.create(ckpt.layer(name), KernelOptions.fromEnvironment());
-        out.println("demo: " + name + " runs on " + layer.kernel());
-        layers.add(layer);
-      }
-    }
+            + modelDir);
 
     float[] data = new float[rows * IN];
     for (int i = 0; i < data.length; i++) {
       data[i] = DTYPE.round((float) r.nextGaussian());
     }
     float[] result = new float[rows * OUT];
-    long start = System.nanoTime();
-    for (int row0 = 0; row0 < rows; row0 += BATCH_ROWS) {
-      int m = Math.min(BATCH_ROWS, rows - row0);
-      float[] x = java.util.Arrays.copyOfRange(data, row0 * IN, (row0 + m) * IN);
-      float[] h = layers.get(0).apply(x, m);
-      for (int i = 0; i < h.length; i++) {
-        h[i] = Math.max(0f, h[i]);
+    InferJob.Result job;
+    try (InferJob.Session session = InferJob.session("q4spark demo", null, Map.of())) {
+      SparkSession spark = session.spark();
+      out.println("demo: executors: " + Q4Executor.current().backend().reason());
+      Path input = dir.resolve("input.parquet");
+      Path output = dir.resolve("output.parquet");
+      deleteRecursively(output);
+      List<Row> list = new ArrayList<>(rows);
+      for (int i = 0; i < rows; i++) {
+        list.add(RowFactory.create(i, Arrays.copyOfRange(data, i * IN, (i + 1) * IN)));
       }
-      float[] y = layers.get(1).apply(h, m);
-      System.arraycopy(y, 0, result, row0 * OUT, y.length);
+      // Enough slices that no task carries more than about 512 KiB of the generated rows.
+      int slices = Math.max(2, (int) ((long) rows * IN * Float.BYTES / (512 << 10)));
+      spark
+          .createDataFrame(
+              JavaSparkContext.fromSparkContext(spark.sparkContext()).parallelize(list, slices),
+              INPUT_SCHEMA)
+          .write()
+          .mode(SaveMode.Overwrite)
+          .parquet(input.toString());
+      job =
+          InferJob.run(
+              spark,
+              new InferJob.Spec(
+                  modelDir.toString(),
+                  Map.of("layers", "mlp.up_proj,mlp.down_proj", "activation", "relu"),
+                  input.toString(),
+                  "parquet",
+                  "features",
+                  output.toString(),
+                  "prediction"),
+              out);
+      for (Row row :
+          spark.read().parquet(output.toString()).select("id", "prediction").collectAsList()) {
+        List<Float> y = row.getList(1);
+        int id = row.getInt(0);
+        for (int j = 0; j < OUT; j++) {
+          result[id * OUT + j] = y.get(j);
+        }
+      }
     }
-    double seconds = (System.nanoTime() - start) / 1e9;
 
     double[] ref = fp32Reference(model, data, rows);
     double maxRef = 0;
@@ -138,11 +174,28 @@ final class DemoCommand implements Main.Command {
       maxRef = Math.max(maxRef, Math.abs(ref[i]));
       maxErr = Math.max(maxErr, Math.abs(result[i] - ref[i]));
     }
-    layers.forEach(Q4Linear::close);
     out.printf(
         "demo: %d rows, %.0f rows/s, max relative error %.2e vs fp32 reference%n",
-        rows, rows / seconds, maxErr / maxRef);
+        rows, job.rowsPerSecond(), maxErr / maxRef);
     return 0;
+  }
+
+  private static final StructType INPUT_SCHEMA =
+      new StructType()
+          .add("id", DataTypes.IntegerType, false)
+          .add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false);
+
+  private static void deleteRecursively(Path p) {
+    if (!Files.exists(p)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(p)) {
+      for (Path f : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(f);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private static QuantizedLinear quantizedLayer(String name, int k, int n, Random r) {

@@ -39,6 +39,7 @@ public final class Main {
     COMMANDS.put("check-golden", new CheckGoldenCommand());
     COMMANDS.put("doctor", new DoctorCommand());
     COMMANDS.put("demo", new DemoCommand());
+    COMMANDS.put("infer", new InferCommand());
   }
 
   private Main() {}

@@ -30,7 +30,7 @@ class MainTest {
     Run r = run("frobnicate");
     assertEquals(2, r.status());
     assertEquals(
-        "q4spark: unknown command 'frobnicate'; commands: bench, check-golden, demo, doctor\n",
+        "q4spark: unknown command 'frobnicate'; commands: bench, check-golden, demo, doctor, infer\n",
         r.err());
   }
 

@@ -1,0 +1,25 @@
+package io.q4spark.spark.conf;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/** How the output column holds a row's N values: {@code spark.q4.output.format}. */
+public enum OutputFormat {
+  /** {@code array<float>}. */
+  FLOAT,
+  /** {@code binary}: N IEEE half-precision values, 2 bytes each, little-endian. */
+  FP16;
+
+  public String configName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  public static List<String> configNames() {
+    return Arrays.stream(values()).map(OutputFormat::configName).toList();
+  }
+
+  public static OutputFormat parse(String text) {
+    return valueOf(text.trim().toUpperCase(Locale.ROOT));
+  }
+}

@@ -1,0 +1,83 @@
+package io.q4spark.spark.plugin;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.q4spark.spark.Q4SparkPlugin;
+import io.q4spark.spark.conf.Backend;
+import io.q4spark.spark.conf.Q4Conf;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The plugin on local[2]: initialised once per side, CPU under {@code auto}, metrics registered.
+ */
+class Q4PluginTest {
+  private static SparkSession spark;
+  private static int driverInitsBefore;
+  private static int executorInitsBefore;
+
+  @BeforeAll
+  static void start() {
+    driverInitsBefore = Q4DriverPlugin.initCount();
+    executorInitsBefore = Q4ExecutorPlugin.initCount();
+    spark =
+        SparkSession.builder()
+            .master("local[2]")
+            .appName("Q4PluginTest")
+            .config("spark.ui.enabled", "false")
+            .config("spark.plugins", Q4SparkPlugin.class.getName())
+            .config("spark.q4.batch.rows", "128")
+            .getOrCreate();
+  }
+
+  @AfterAll
+  static void stop() {
+    spark.stop();
+  }
+
+  @Test
+  void initialisesOnceEvenAfterSeveralJobs() {
+    for (int i = 0; i < 3; i++) {
+      assertEquals(1000, spark.range(1000).repartition(4).count());
+    }
+    assertEquals(1, Q4DriverPlugin.initCount() - driverInitsBefore);
+    assertEquals(1, Q4ExecutorPlugin.initCount() - executorInitsBefore);
+  }
+
+  @Test
+  void autoFallsBackToTheCpuWithTheReason() {
+    Q4Executor e = Q4Executor.current();
+    assertEquals("driver", e.executorId());
+    assertEquals(Backend.AUTO, e.backend().requested());
+    assertEquals(Backend.CPU, e.backend().chosen());
+    assertEquals(
+        "spark.q4.backend=auto: CUDA rejected (the CUDA backend is not available yet), using the"
+            + " CPU",
+        e.backend().reason());
+  }
+
+  @Test
+  void theConfigurationNamesThisPluginClass() {
+    assertEquals(Q4SparkPlugin.class.getName(), Q4Conf.PLUGIN_CLASS);
+  }
+
+  @Test
+  void executorsGetTheDriversConfiguration() {
+    assertEquals(128, Q4Executor.current().settings().batchRows());
+  }
+
+  @Test
+  void metricsAreRegisteredInThePluginRegistry() {
+    assertTrue(
+        spark
+            .sparkContext()
+            .env()
+            .metricsSystem()
+            .getSourcesByName("plugin.io.q4spark.spark.Q4SparkPlugin")
+            .nonEmpty(),
+        "the plugin's metric source is registered");
+  }
+}
