@@ -14,8 +14,10 @@ import java.util.Objects;
  *     environment variable or an option), for the rejection reason
  * @param forced the one kernel to use, or null to choose automatically
  * @param threads how many threads a multithreaded kernel may use for one call (at least 1)
+ * @param cudaDevice the CUDA device ordinal the GPU kernels prepare layers on
  */
-public record KernelOptions(Map<String, String> disabled, String forced, int threads) {
+public record KernelOptions(
+    Map<String, String> disabled, String forced, int threads, int cudaDevice) {
   /** Environment variable holding a comma-separated deny-list of kernel names. */
   public static final String DISABLED_KERNELS_ENV = "Q4SPARK_DISABLED_KERNELS";
 
@@ -24,6 +26,14 @@ public record KernelOptions(Map<String, String> disabled, String forced, int thr
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be at least 1, but was " + threads);
     }
+    if (cudaDevice < 0) {
+      throw new IllegalArgumentException("cudaDevice must be at least 0, but was " + cudaDevice);
+    }
+  }
+
+  /** Options on CUDA device 0. */
+  public KernelOptions(Map<String, String> disabled, String forced, int threads) {
+    this(disabled, forced, threads, 0);
   }
 
   /** No deny-list, no forced kernel, one thread per available processor. */
@@ -49,7 +59,7 @@ public record KernelOptions(Map<String, String> disabled, String forced, int thr
         .map(String::trim)
         .filter(s -> !s.isEmpty())
         .forEach(name -> d.putIfAbsent(name, source));
-    return new KernelOptions(d, forced, threads);
+    return new KernelOptions(d, forced, threads, cudaDevice);
   }
 
   /** Forces {@code kernel} (null or blank clears it). */
@@ -57,11 +67,17 @@ public record KernelOptions(Map<String, String> disabled, String forced, int thr
     return new KernelOptions(
         disabled,
         kernel == null || kernel.isBlank() ? null : Objects.requireNonNull(kernel).trim(),
-        threads);
+        threads,
+        cudaDevice);
   }
 
   /** Sets the number of threads per call. */
   public KernelOptions withThreads(int n) {
-    return new KernelOptions(disabled, forced, n);
+    return new KernelOptions(disabled, forced, n, cudaDevice);
+  }
+
+  /** Sets the CUDA device ordinal. */
+  public KernelOptions withCudaDevice(int ordinal) {
+    return new KernelOptions(disabled, forced, threads, ordinal);
   }
 }

@@ -10,10 +10,22 @@ import java.util.concurrent.ConcurrentHashMap;
  * cache, so a second process on the node loads instead of compiling) and kept for the life of the
  * process.
  */
-final class CudaPrograms {
+public final class CudaPrograms {
   private CudaPrograms() {}
 
   private static final Map<String, CudaModule> MODULES = new ConcurrentHashMap<>();
+
+  /**
+   * Compiles (or loads from the CUBIN cache) every program for {@code device}, as an executor does
+   * at start-up so that the first task does not wait for NVRTC; returns the milliseconds it took.
+   */
+  public static long compileAll(CudaDevice device) {
+    long start = System.nanoTime();
+    for (String program : CudaSources.PROGRAMS) {
+      module(device, program);
+    }
+    return (System.nanoTime() - start) / 1_000_000;
+  }
 
   /** The module of {@code program} (one of {@link CudaSources#PROGRAMS}) on {@code device}. */
   static CudaModule module(CudaDevice device, String program) {

@@ -68,7 +68,11 @@ public final class CudaW4A16Kernel implements LinearKernel {
   @Override
   public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
     CudaW4A16Layout layout = CudaW4A16Layout.pack(layer);
-    return new Prepared(CudaDevice.shared(CudaOptions.defaults()), layer.config(), layout, null);
+    return new Prepared(
+        CudaDevice.shared(CudaOptions.defaults().withDeviceOrdinal(options.cudaDevice())),
+        layer.config(),
+        layout,
+        null);
   }
 
   /** A W4A16 layer on the device. */

@@ -74,7 +74,11 @@ public final class CudaW4A8Kernel implements LinearKernel {
   @Override
   public PreparedLinear prepare(QuantizedLinear layer, KernelOptions options) {
     CudaW4A8Layout layout = CudaW4A8Layout.pack(layer);
-    return new Prepared(CudaDevice.shared(CudaOptions.defaults()), layer.config(), layout, null);
+    return new Prepared(
+        CudaDevice.shared(CudaOptions.defaults().withDeviceOrdinal(options.cudaDevice())),
+        layer.config(),
+        layout,
+        null);
   }
 
   /** A W4A8 layer on the device. */

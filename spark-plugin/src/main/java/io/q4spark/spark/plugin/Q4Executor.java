@@ -28,19 +28,26 @@ public final class Q4Executor implements AutoCloseable {
   private final String executorId;
   private final Q4Settings settings;
   private final BackendChoice backend;
+  private final KernelOptions kernelOptions;
   private final Q4Metrics metrics;
   private final Semaphore gpuSlots;
   private final ModelCache models;
   private final BufferAllocator allocator = new RootAllocator();
 
-  Q4Executor(PluginContext context, Q4Settings settings, BackendChoice backend, Q4Metrics metrics) {
+  Q4Executor(
+      PluginContext context,
+      Q4Settings settings,
+      BackendChoice backend,
+      KernelOptions kernelOptions,
+      Q4Metrics metrics) {
     this.context = context;
     this.executorId = context.executorID();
     this.settings = settings;
     this.backend = backend;
+    this.kernelOptions = kernelOptions;
     this.metrics = metrics;
     this.gpuSlots = new Semaphore(settings.gpuConcurrentTasks(), true);
-    this.models = new ModelCache(settings.kernelOptions());
+    this.models = new ModelCache(kernelOptions);
   }
 
   /**
@@ -116,9 +123,12 @@ public final class Q4Executor implements AutoCloseable {
     }
   }
 
-  /** The options every layer on this executor is prepared with. */
+  /**
+   * The options every layer on this executor is prepared with: the configured ones, on the bound
+   * GPU when the backend is CUDA, with the CUDA kernels denied when it is the CPU.
+   */
   public KernelOptions kernelOptions() {
-    return settings.kernelOptions();
+    return kernelOptions;
   }
 
   /**

@@ -1,5 +1,10 @@
 package io.q4spark.spark.plugin;
 
+import io.q4spark.kernels.KernelOptions;
+import io.q4spark.kernels.cuda.CudaDevice;
+import io.q4spark.kernels.cuda.CudaOptions;
+import io.q4spark.kernels.cuda.CudaPrograms;
+import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Settings;
 import java.util.Map;
 import java.util.concurrent.Executors;
@@ -8,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.spark.api.plugin.ExecutorPlugin;
 import org.apache.spark.api.plugin.PluginContext;
+import org.apache.spark.resource.ResourceInformation;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,16 +46,21 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
   public void init(PluginContext ctx, Map<String, String> extraConf) {
     INITS.incrementAndGet();
     Q4Settings settings = Q4Settings.from(extraConf == null ? Map.of() : extraConf);
+    int ordinal = gpuOrdinal(ctx, settings);
     BackendChoice backend;
     try {
-      backend = BackendChoice.choose(settings.backend(), ctx.executorID());
+      backend = startBackend(settings.backend(), ctx.executorID(), ordinal);
     } catch (BackendChoice.BackendUnavailableException e) {
       LOG.error("q4spark: {}", e.getMessage());
       throw e;
     }
     LOG.info("q4spark executor {}: {}", ctx.executorID(), backend.reason());
+    KernelOptions options =
+        backend.chosen() == Backend.CUDA
+            ? settings.kernelOptions().withCudaDevice(ordinal)
+            : settings.kernelOptions().withDisabled(CUDA_KERNELS, "the CPU backend");
     Q4Metrics metrics = new Q4Metrics(ctx.metricRegistry(), backend.chosen().configName());
-    executor = new Q4Executor(ctx, settings, backend, metrics);
+    executor = new Q4Executor(ctx, settings, backend, options, metrics);
     Q4Executor.install(executor);
     sync =
         Executors.newSingleThreadScheduledExecutor(
@@ -59,6 +70,53 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
               return t;
             });
     sync.scheduleWithFixedDelay(executor::syncModels, SYNC_SECONDS, SYNC_SECONDS, TimeUnit.SECONDS);
+  }
+
+  /** The GPU kernels, denied on an executor that runs the CPU backend. */
+  static final String CUDA_KERNELS = "CudaW4A16Kernel,CudaW4A8Kernel";
+
+  /**
+   * The GPU this executor binds: the first address Spark assigned it ({@code
+   * spark.executor.resource.gpu.*}), else {@code spark.q4.gpu.device}, else 0. (Local mode has no
+   * resources: bind by configuration there.)
+   */
+  static int gpuOrdinal(PluginContext ctx, Q4Settings settings) {
+    ResourceInformation gpu = ctx.resources() == null ? null : ctx.resources().get("gpu");
+    if (gpu != null && gpu.addresses().length > 0) {
+      try {
+        return Integer.parseInt(gpu.addresses()[0].trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException(
+            "executor "
+                + ctx.executorID()
+                + ": the gpu resource address should be a device ordinal, but was "
+                + gpu.addresses()[0],
+            e);
+      }
+    }
+    return settings.gpuDevice() != null ? settings.gpuDevice() : 0;
+  }
+
+  /**
+   * Chooses the backend and, for CUDA, opens the device and compiles the kernels now, so the first
+   * task does not wait for NVRTC; a failure there is handled as the probe's rejection would be.
+   */
+  static BackendChoice startBackend(Backend requested, String executorId, int ordinal) {
+    BackendChoice choice = BackendChoice.choose(requested, executorId, ordinal);
+    if (choice.chosen() != Backend.CUDA) {
+      return choice;
+    }
+    try {
+      CudaDevice device = CudaDevice.shared(CudaOptions.defaults().withDeviceOrdinal(ordinal));
+      long ms = CudaPrograms.compileAll(device);
+      return new BackendChoice(
+          requested,
+          Backend.CUDA,
+          choice.reason() + " on " + device + ", kernels compiled or loaded in " + ms + " ms");
+    } catch (RuntimeException e) {
+      String why = "the CUDA kernels could not be prepared on device " + ordinal + ": " + e;
+      return BackendChoice.choose(requested, executorId, () -> why);
+    }
   }
 
   @Override

@@ -9,19 +9,32 @@ import org.junit.jupiter.api.Test;
 class BackendChoiceTest {
   @Test
   void cpuIsTakenAsConfigured() {
-    BackendChoice c = BackendChoice.choose(Backend.CPU, "7");
+    BackendChoice c = BackendChoice.choose(Backend.CPU, "7", () -> "no GPU in this test");
     assertEquals(Backend.CPU, c.chosen());
     assertEquals("spark.q4.backend=cpu: the CPU kernels, as configured", c.reason());
   }
 
   @Test
   void autoFallsBackWithTheProbesReason() {
-    BackendChoice c = BackendChoice.choose(Backend.AUTO, "7");
+    BackendChoice c = BackendChoice.choose(Backend.AUTO, "7", () -> "no GPU in this test");
     assertEquals(Backend.CPU, c.chosen());
     assertEquals(
-        "spark.q4.backend=auto: CUDA rejected (the CUDA backend is not available yet), using the"
-            + " CPU",
-        c.reason());
+        "spark.q4.backend=auto: CUDA rejected (no GPU in this test), using the CPU", c.reason());
+  }
+
+  @Test
+  void cudaIsChosenWhenTheProbeAccepts() {
+    BackendChoice c = BackendChoice.choose(Backend.AUTO, "7", () -> null);
+    assertEquals(Backend.CUDA, c.chosen());
+    assertEquals("spark.q4.backend=auto: the CUDA backend started", c.reason());
+  }
+
+  @Test
+  void theRealProbeNamesWhatIsMissing() {
+    String why = BackendChoice.cudaRejection(0);
+    org.junit.jupiter.api.Assumptions.assumeTrue(why != null, "a usable GPU is present here");
+    org.junit.jupiter.api.Assertions.assertTrue(
+        why.contains("libcuda") || why.contains("cuInit") || why.contains("NVRTC"), why);
   }
 
   @Test
@@ -29,10 +42,10 @@ class BackendChoiceTest {
     BackendChoice.BackendUnavailableException e =
         assertThrows(
             BackendChoice.BackendUnavailableException.class,
-            () -> BackendChoice.choose(Backend.CUDA, "7"));
+            () -> BackendChoice.choose(Backend.CUDA, "7", () -> "no GPU in this test"));
     assertEquals(
-        "executor 7: spark.q4.backend=cuda, but the CUDA backend cannot start: the CUDA backend is"
-            + " not available yet; set spark.q4.backend=auto or cpu to run on the CPU",
+        "executor 7: spark.q4.backend=cuda, but the CUDA backend cannot start: no GPU in this"
+            + " test; set spark.q4.backend=auto or cpu to run on the CPU",
         e.getMessage());
   }
 }

@@ -31,11 +31,14 @@ class Q4PluginStartupTest {
 
   @Test
   void forcedCudaFailsTheExecutorWithTheReason() {
+    String why = BackendChoice.cudaRejection(0);
+    org.junit.jupiter.api.Assumptions.assumeTrue(why != null, "a usable GPU is present here");
     Throwable t = startFailure("spark.q4.backend", "cuda");
     assertTrue(t instanceof BackendChoice.BackendUnavailableException, t.toString());
     assertEquals(
-        "executor driver: spark.q4.backend=cuda, but the CUDA backend cannot start: the CUDA"
-            + " backend is not available yet; set spark.q4.backend=auto or cpu to run on the CPU",
+        "executor driver: spark.q4.backend=cuda, but the CUDA backend cannot start: "
+            + why
+            + "; set spark.q4.backend=auto or cpu to run on the CPU",
         t.getMessage());
   }
 
