@@ -11,6 +11,10 @@ import io.q4spark.kernels.LinearLayerConfig;
 import io.q4spark.kernels.NoKernelException;
 import io.q4spark.kernels.QuantScheme;
 import io.q4spark.kernels.ScalarType;
+import io.q4spark.kernels.cuda.CudaDevice;
+import io.q4spark.kernels.cuda.CudaOptions;
+import io.q4spark.kernels.cuda.CudaProbe;
+import io.q4spark.kernels.cuda.CudaPrograms;
 import java.io.PrintStream;
 import java.util.HashMap;
 import java.util.Locale;
@@ -159,6 +163,33 @@ final class DoctorCommand implements Main.Command {
     String denied = System.getenv(KernelOptions.DISABLED_KERNELS_ENV);
     out.println(
         "  " + KernelOptions.DISABLED_KERNELS_ENV + " " + (denied == null ? "(unset)" : denied));
+    out.println("  cuda         " + cudaStatus());
+  }
+
+  /**
+   * The CUDA backend in one line: why it cannot run (no driver, no NVRTC, no device, as the probe
+   * says), or the device and the architecture its kernels were compiled for (compiling them here,
+   * or loading them from the CUBIN cache).
+   */
+  static String cudaStatus() {
+    CudaProbe probe = CudaDevice.probe(CudaOptions.defaults());
+    if (!probe.available()) {
+      return "unavailable: " + probe.reason();
+    }
+    try {
+      CudaDevice device = CudaDevice.shared(CudaOptions.defaults());
+      long ms = CudaPrograms.compileAll(device);
+      return probe.reason()
+          + "; kernels compiled for "
+          + device.arch()
+          + " ("
+          + ms
+          + " ms, cache "
+          + CudaOptions.defaults().effectiveCacheDir()
+          + ")";
+    } catch (RuntimeException e) {
+      return probe.reason() + "; the kernels failed to compile: " + e.getMessage();
+    }
   }
 
   private static void printKernels(PrintStream out) {

@@ -68,6 +68,15 @@ class MainTest {
                 "  TiledW4A16Kernel: Activation reordering (g_idx) is not supported by TiledW4A16Kernel"),
         r.out());
     assertTrue(r.out().contains("ScalarW4A8Kernel: ScalarW4A8Kernel implements W4A8"), r.out());
+    // The CUDA backend's status: why not (here, no driver), or what it compiled for.
+    assertTrue(
+        r.out().contains("  cuda         unavailable: libcuda not found: tried")
+            || r.out().contains("; kernels compiled for sm_"),
+        r.out());
+    assertTrue(
+        r.out().contains("  CudaW4A16Kernel: CudaW4A16Kernel needs a CUDA GPU: ")
+            || r.out().contains("  CudaW4A16Kernel: can implement"),
+        r.out());
   }
 
   @Test
