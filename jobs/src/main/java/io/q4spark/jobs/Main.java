@@ -5,6 +5,7 @@ import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * Entry point of {@code bin/q4spark} and of {@code spark-submit --class io.q4spark.jobs.Main}: the
@@ -32,14 +33,27 @@ public final class Main {
     }
   }
 
-  private static final Map<String, Command> COMMANDS = new TreeMap<>();
+  /**
+   * Commands by name, constructed when run: {@code doctor}, {@code bench} and {@code check-golden}
+   * need only the kernels, so they work on a machine (a GPU host) that has no Spark classpath.
+   */
+  private static final Map<String, Supplier<Command>> COMMANDS = new TreeMap<>();
 
   static {
-    COMMANDS.put("bench", new BenchCommand());
-    COMMANDS.put("check-golden", new CheckGoldenCommand());
-    COMMANDS.put("doctor", new DoctorCommand());
-    COMMANDS.put("demo", new DemoCommand());
-    COMMANDS.put("infer", new InferCommand());
+    COMMANDS.put("bench", () -> new BenchCommand());
+    COMMANDS.put("check-golden", () -> new CheckGoldenCommand());
+    COMMANDS.put("doctor", () -> new DoctorCommand());
+    COMMANDS.put("demo", () -> new DemoCommand());
+    COMMANDS.put("infer", () -> new InferCommand());
+  }
+
+  /** The command's summary, or why it cannot load (Spark missing from the classpath). */
+  private static String summary(Supplier<Command> c) {
+    try {
+      return c.get().summary();
+    } catch (LinkageError e) {
+      return "(unavailable: " + e + "; it needs Spark on the classpath)";
+    }
   }
 
   private Main() {}
@@ -51,10 +65,10 @@ public final class Main {
   static int run(String[] args, PrintStream out, PrintStream err) {
     if (args.length == 0 || args[0].equals("help") || args[0].equals("--help")) {
       out.println("usage: q4spark <command> [arguments]");
-      COMMANDS.forEach((name, c) -> out.printf("  %-14s %s%n", name, c.summary()));
+      COMMANDS.forEach((name, c) -> out.printf("  %-14s %s%n", name, summary(c)));
       return args.length == 0 ? EXIT_USAGE : 0;
     }
-    Command c = COMMANDS.get(args[0]);
+    Supplier<Command> c = COMMANDS.get(args[0]);
     if (c == null) {
       err.println(
           "q4spark: unknown command '"
@@ -64,7 +78,7 @@ public final class Main {
       return EXIT_USAGE;
     }
     try {
-      return c.run(Arrays.copyOfRange(args, 1, args.length), out);
+      return c.get().run(Arrays.copyOfRange(args, 1, args.length), out);
     } catch (UsageException e) {
       err.println("q4spark " + args[0] + ": " + e.getMessage());
       return EXIT_USAGE;
