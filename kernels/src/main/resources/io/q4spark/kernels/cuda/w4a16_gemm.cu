@@ -40,6 +40,8 @@ constexpr int STRIP = 64;  // columns per warp: one 16-byte weight load per lane
 
 template <int WARPS_M, int WARPS_N, int WARPS_K, int MI, int BK, int STAGES, bool ZP>
 struct Tile {
+  // Without a k split inside the block, stages must be full: K is padded to 64 only.
+  static_assert(WARPS_K > 1 || BK == 64, "a WARPS_K == 1 tile runs whole 64-k stages");
   static constexpr int BM = 16 * MI * WARPS_M;
   static constexpr int BN = STRIP * WARPS_N;
   static constexpr int THREADS = 32 * WARPS_M * WARPS_N * WARPS_K;
@@ -213,14 +215,14 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
     const int g0 = kt * BK / G;
     const int stepsHere = min(T::STEPS, steps16 - kt * T::STEPS);
     if (WARPS_K == 1) {
-      // Two register sets: step ks + 1 is read from shared memory while step ks computes.
+      // Two register sets: step ks + 1 is read from shared memory while step ks computes. The
+      // large tile's stages are always full (K is padded to its 64), so no bounds checks here.
       Fragments<MI> f[2];
       f[0].z = f[1].z = make_uint4(0, 0, 0, 0);
       loadFragments(f[0], aBase, base, 0, 0);
 #pragma unroll
       for (int ks = 0; ks < T::STEPS; ++ks) {
-        if (ks >= stepsHere) break;
-        if (ks + 1 < T::STEPS && ks + 1 < stepsHere) {
+        if (ks + 1 < T::STEPS) {
           loadFragments(f[(ks + 1) & 1], aBase, base, (kt * BK + (ks + 1) * 16) / G - g0, ks + 1);
         }
         compute(f[ks & 1]);
