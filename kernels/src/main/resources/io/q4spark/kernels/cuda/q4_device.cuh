@@ -89,6 +89,15 @@ __device__ __forceinline__ u32 magic2() {
 // Both halves of the pair set to the same 16-bit value.
 __device__ __forceinline__ u32 splat2(u32 h) { return (h & 0xFFFFu) | (h << 16); }
 
+// Both halves set to half `t` (0: low, 1: high) of `pair`: one byte permute instead of three
+// logic instructions.
+template <int T>
+__device__ __forceinline__ u32 splat_half(u32 pair) {
+  u32 d;
+  asm("prmt.b32 %0, %1, 0, %2;" : "=r"(d) : "r"(pair), "n"(T == 0 ? 0x1010 : 0x3232));
+  return d;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensor cores.
 

@@ -104,6 +104,14 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
   const int rowsValid = min(T::BM, M - m0);       // A rows past M stay zero: never loaded
   const u64 policy = l2_evict_first();
   const u32 smemBase = smem_u32(smem);
+  // The group of global k16 step `step`: a shift when G / 16 is a power of two (G = 32 ... 256),
+  // else a division (a full-K group of another size).
+  const int stepsPerGroup = G / 16;
+  const int groupShift =
+      (stepsPerGroup & (stepsPerGroup - 1)) == 0 ? __ffs(stepsPerGroup) - 1 : -1;
+  auto groupOfStep = [&](int step) {
+    return groupShift >= 0 ? step >> groupShift : step / stepsPerGroup;
+  };
 
   for (int c = tid; c < STAGES * (T::BM - rowsValid) * T::A_CHUNKS; c += T::THREADS) {
     const int perStage = (T::BM - rowsValid) * T::A_CHUNKS;
@@ -131,8 +139,8 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
       }
     }
     const u32 sBase = bBase + T::B_BYTES;
-    const int g0 = kt * BK / G;
-    const int rows = (min(kt * BK + BK, Kp) - 1) / G - g0 + 1;
+    const int g0 = groupOfStep(kt * T::STEPS);
+    const int rows = groupOfStep(min(kt * T::STEPS + T::STEPS, steps16) - 1) - g0 + 1;
     for (int c = tid; c < rows * WARPS_N * 8; c += T::THREADS) {
       const int row = c / (WARPS_N * 8), q = c % (WARPS_N * 8);
       const int s = q >> 3, chunk = q & 7;
@@ -188,8 +196,10 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 #pragma unroll
       for (int t = 0; t < 2; ++t) {
         const int j = 2 * p + t;
-        const u32 scale = splat2(scalePairs[p] >> (16 * t));
-        const u32 zero = ZP ? splat2(zeroPairs[p] >> (16 * t)) : symmetricZero;
+        const u32 scale = t == 0 ? splat_half<0>(scalePairs[p]) : splat_half<1>(scalePairs[p]);
+        const u32 zero = !ZP ? symmetricZero
+                         : t == 0 ? splat_half<0>(zeroPairs[p])
+                                  : splat_half<1>(zeroPairs[p]);
         const u32 q0 = ((words[p] >> (8 * t)) & 0x000F000Fu) | magic2<BF16>();
         const u32 q1 = ((words[p] >> (8 * t + 4)) & 0x000F000Fu) | magic2<BF16>();
         const u32 b0 = mul2<BF16>(sub2<BF16>(q0, zero), scale);
@@ -212,7 +222,7 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
     const int stage = i % STAGES;
     const unsigned char* base = smem + stage * T::STAGE_BYTES;
     const u32 aBase = smemBase + stage * T::STAGE_BYTES;
-    const int g0 = kt * BK / G;
+    const int g0 = groupOfStep(kt * T::STEPS);
     const int stepsHere = min(T::STEPS, steps16 - kt * T::STEPS);
     if (WARPS_K == 1) {
       // Two register sets: step ks + 1 is read from shared memory while step ks computes. The
@@ -223,7 +233,8 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 #pragma unroll
       for (int ks = 0; ks < T::STEPS; ++ks) {
         if (ks + 1 < T::STEPS) {
-          loadFragments(f[(ks + 1) & 1], aBase, base, (kt * BK + (ks + 1) * 16) / G - g0, ks + 1);
+          loadFragments(f[(ks + 1) & 1], aBase, base, groupOfStep(kt * T::STEPS + ks + 1) - g0,
+                        ks + 1);
         }
         compute(f[ks & 1]);
       }
@@ -235,7 +246,7 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
       for (int q = 0; q < T::STEPS / WARPS_K; ++q) {
         const int ks = q * WARPS_K + warpK;
         f[q].z = make_uint4(0, 0, 0, 0);
-        loadFragments(f[q], aBase, base, (kt * BK + ks * 16) / G - g0, ks);
+        loadFragments(f[q], aBase, base, groupOfStep(kt * T::STEPS + ks) - g0, ks);
       }
 #pragma unroll
       for (int q = 0; q < T::STEPS / WARPS_K; ++q) compute(f[q]);
@@ -246,7 +257,7 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
         if (ks >= stepsHere) break;
         Fragments<MI> f;
         f.z = make_uint4(0, 0, 0, 0);
-        loadFragments(f, aBase, base, (kt * BK + ks * 16) / G - g0, ks);
+        loadFragments(f, aBase, base, groupOfStep(kt * T::STEPS + ks) - g0, ks);
         compute(f);
       }
     }
