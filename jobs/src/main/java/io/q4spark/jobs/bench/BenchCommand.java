@@ -5,19 +5,22 @@ import java.io.PrintStream;
 import java.util.Arrays;
 
 /**
- * {@code q4spark bench <target> [options]}: benchmarks: {@code cpu} ({@link CpuBench}) and {@code
- * gpu} ({@link GpuBench}).
+ * {@code q4spark bench <target> [options]}: benchmarks: {@code cpu} ({@link CpuBench}), {@code gpu}
+ * ({@link GpuBench}) and {@code spark} ({@link SparkBench}).
  */
 public final class BenchCommand implements Main.Command {
   private static final String USAGE =
-      "usage: bench cpu [options] | bench gpu [options]; "
+      "usage: bench cpu [options] | bench gpu [options] | bench spark [options]; "
           + CpuBenchOptions.USAGE
           + "; "
-          + GpuBenchOptions.USAGE;
+          + GpuBenchOptions.USAGE
+          + "; "
+          + SparkBench.USAGE;
 
   @Override
   public String summary() {
-    return "time the kernels side by side with ONNX Runtime (bench cpu) or cuBLAS (bench gpu)";
+    return "time the kernels against ONNX Runtime (bench cpu), cuBLAS (bench gpu), or Spark's"
+        + " overhead (bench spark)";
   }
 
   @Override
@@ -26,6 +29,13 @@ public final class BenchCommand implements Main.Command {
       throw new Main.UsageException("missing target; " + USAGE);
     }
     String[] rest = Arrays.copyOfRange(args, 1, args.length);
+    if (args[0].equals("spark")) {
+      try {
+        return new SparkBench(rest, out).run();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException("bench spark failed: " + e.getMessage(), e);
+      }
+    }
     if (args[0].equals("gpu")) {
       try {
         return new GpuBench(GpuBenchOptions.parse(rest), out).run();
