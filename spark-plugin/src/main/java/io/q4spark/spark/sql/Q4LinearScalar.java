@@ -1,5 +1,6 @@
 package io.q4spark.spark.sql;
 
+import java.util.Objects;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.sql.connector.catalog.functions.ScalarFunction;
@@ -11,7 +12,9 @@ import org.apache.spark.sql.types.DataTypes;
  * {@code q4_linear} bound to its argument types. Each subclass declares the magic method {@code
  * public static ArrayData invoke(UTF8String model, ArrayData features)}: Spark finds it by the
  * declared {@link #inputTypes} and calls it from generated code ({@code StaticInvoke}), with
- * Spark's internal values and no boxing; each call runs one row ({@link Q4LinearRows}).
+ * Spark's internal values and no boxing. A call in a projection is usually lifted into the batched
+ * operator instead ({@link Q4BatchEvalStrategy}); what remains runs row by row ({@link
+ * Q4LinearRows}).
  */
 public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
     permits Q4LinearFloats, Q4LinearDoubles {
@@ -57,6 +60,21 @@ public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
   @Override
   public String canonicalName() {
     return "q4spark." + Q4LinearFunction.NAME + (doubles() ? "(double)" : "(float)");
+  }
+
+  /** Equal for equal bindings, so Spark sees two calls of the same arguments as one expression. */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof Q4LinearScalar f
+        && f.getClass() == getClass()
+        && f.name.equals(name)
+        && f.modelType.equals(modelType)
+        && f.featuresType.equals(featuresType);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(getClass(), name, modelType, featuresType);
   }
 
   /** The slow path Spark takes only where it cannot call the magic method. */

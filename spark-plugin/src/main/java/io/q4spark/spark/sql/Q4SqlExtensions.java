@@ -26,7 +26,9 @@ import scala.runtime.BoxedUnit;
  *   <li>the function {@code q4_linear(model, features)} ({@link Q4LinearFunction}), resolved to the
  *       same static call as {@code q4.linear} from {@link Q4FunctionCatalog};
  *   <li>an analysis check that a constant model name is registered (naming the registered models
- *       when it is not).
+ *       when it is not);
+ *   <li>the planner strategy that lifts calls out of projections into the batched operator ({@link
+ *       Q4BatchEvalStrategy}).
  * </ul>
  */
 public final class Q4SqlExtensions implements Function1<SparkSessionExtensions, BoxedUnit> {
@@ -56,6 +58,7 @@ public final class Q4SqlExtensions implements Function1<SparkSessionExtensions, 
                   checkModels(plan);
                   return BoxedUnit.UNIT;
                 });
+    extensions.injectPlannerStrategy(Q4BatchEvalStrategy::new);
     return BoxedUnit.UNIT;
   }
 

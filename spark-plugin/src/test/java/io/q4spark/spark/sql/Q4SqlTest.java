@@ -14,6 +14,7 @@ import io.q4spark.spark.Q4;
 import io.q4spark.spark.Q4SparkPlugin;
 import io.q4spark.spark.model.Q4Models;
 import io.q4spark.spark.model.TestModels;
+import io.q4spark.spark.plugin.Q4Executor;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -83,6 +84,11 @@ class Q4SqlTest {
             TestModels.layer("mlp.up_proj", K, HIDDEN, GROUP, DType.F16, true, r),
             TestModels.layer("mlp.down_proj", HIDDEN, N, GROUP, DType.F16, true, r));
     TestModels.writeCompressedTensors(tmp.resolve("mlp"), mlp, GROUP, DType.F16);
+    TestModels.writeCompressedTensors(
+        tmp.resolve("square"),
+        List.of(TestModels.layer("proj", N, N, GROUP, DType.F16, true, r)),
+        GROUP,
+        DType.F16);
     data = new float[ROWS][K];
     for (float[] row : data) {
       for (int i = 0; i < K; i++) {
@@ -211,7 +217,7 @@ class Q4SqlTest {
         outputs(spark.sql("SELECT id, q4_linear('mlp', features) AS out FROM t"), 1);
     Map<Integer, float[]> apply =
         outputs(Q4.apply(spark.table("t"), "mlp", "features", "out").select("id", "out"), 1);
-    assertWithinGolden(apply, got);
+    assertSameKernel(apply, got);
     float[][] ref = scalarReference();
     for (int r = 0; r < ROWS; r++) {
       for (int j = 0; j < N; j++) {
@@ -221,6 +227,82 @@ class Q4SqlTest {
             "row " + r + " output " + j + ": " + got.get(r)[j] + " vs scalar " + ref[r][j]);
       }
     }
+  }
+
+  @Test
+  void projectionsRunInBatches() {
+    long batches = Q4Executor.current().metrics().batches();
+    long rows = Q4Executor.current().metrics().rows();
+    assertEquals(
+        ROWS, spark.sql("SELECT q4_linear('mlp', features) FROM t").collectAsList().size());
+    // 3 partitions of about ROWS / 3 rows in batches of BATCH_ROWS: far fewer batches than rows.
+    long ran = Q4Executor.current().metrics().batches() - batches;
+    assertTrue(ran <= 3 * (ROWS / 3 / BATCH_ROWS + 1), ran + " batches");
+    assertEquals(ROWS, Q4Executor.current().metrics().rows() - rows);
+  }
+
+  @Test
+  void explainShowsTheBatchedOperator() {
+    for (String call : List.of("q4_linear", "q4.linear")) {
+      String plan =
+          spark
+              .sql("EXPLAIN SELECT id, " + call + "('mlp', features) AS out FROM t")
+              .collectAsList()
+              .getFirst()
+              .getString(0);
+      assertTrue(plan.contains("Q4BatchEval [q4_linear(mlp, features#"), plan);
+      assertTrue(plan.contains("], 50 rows per batch"), plan);
+    }
+  }
+
+  @Test
+  void equalCallsRunOnceAndExpressionsUseTheResult() {
+    Dataset<Row> both =
+        spark.sql(
+            "SELECT id, q4_linear('mlp', features)[0] AS first, q4_linear('mlp', features) AS out"
+                + " FROM t");
+    String plan = both.queryExecution().executedPlan().toString();
+    assertEquals(1, plan.split("Q4BatchEval", -1).length - 1, plan);
+    for (Row row : both.collectAsList()) {
+      assertEquals(row.getFloat(1), (Float) row.getList(2).get(0), "row " + row.getInt(0));
+    }
+  }
+
+  @Test
+  void aCallOnAnotherCallsOutputIsLiftedAboveIt() {
+    Q4Models.register(spark, "square", tmp.resolve("square").toString(), Map.of());
+    try {
+      Dataset<Row> chained =
+          spark.sql("SELECT id, q4_linear('square', q4_linear('mlp', features)) AS out FROM t");
+      String plan = chained.queryExecution().executedPlan().toString();
+      assertEquals(2, plan.split("Q4BatchEval", -1).length - 1, plan);
+      Map<Integer, float[]> got = outputs(chained, 1);
+      Map<Integer, float[]> first =
+          outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1);
+      List<Row> rows = new ArrayList<>();
+      first.forEach((id, v) -> rows.add(RowFactory.create(id, box(v))));
+      StructType schema =
+          new StructType()
+              .add("id", DataTypes.IntegerType, false)
+              .add("features", DataTypes.createArrayType(DataTypes.FloatType, false), true);
+      Map<Integer, float[]> twice =
+          outputs(
+              Q4.apply(
+                      spark.createDataFrame(rows, schema).repartition(2), "square", "features", "o")
+                  .select("id", "o"),
+              1);
+      assertWithinGolden(twice, got);
+    } finally {
+      Q4Models.unregister("square");
+    }
+  }
+
+  private static List<Float> box(float[] v) {
+    List<Float> b = new ArrayList<>();
+    for (float f : v) {
+      b.add(f);
+    }
+    return b;
   }
 
   @Test
@@ -245,15 +327,22 @@ class Q4SqlTest {
 
   @Test
   void rowAtATimeOutsideAProjectionGivesTheSameOutputs() {
-    // A call in a filter is not lifted: it runs through the static invoke, row by row.
-    Map<Integer, float[]> projected =
-        outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1);
+    // A call in a filter is not lifted: it runs through the static invoke, one row per call
+    // (M = 1), so it is held to the golden tolerance against the batched projection.
+    float want = outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1).get(7)[0];
+    long batches = Q4Executor.current().metrics().batches();
     Dataset<Row> filtered =
         spark.sql(
-            "SELECT id, features FROM t WHERE q4_linear('mlp', features)[0] = "
-                + projected.get(7)[0]);
-    List<Integer> ids = filtered.select("id").as(Encoders.INT()).collectAsList();
+            "SELECT id FROM t WHERE abs(q4_linear('mlp', features)[0] - ("
+                + want
+                + ")) <= "
+                + (ATOL + RTOL * Math.abs(want)));
+    assertTrue(!filtered.queryExecution().executedPlan().toString().contains("Q4BatchEval"));
+    List<Integer> ids = filtered.as(Encoders.INT()).collectAsList();
     assertTrue(ids.contains(7), "ids " + ids);
+    // One "batch" of one row per call (the filter may evaluate a call more than once per row).
+    long calls = Q4Executor.current().metrics().batches() - batches;
+    assertTrue(calls >= ROWS, calls + " calls");
   }
 
   @Test
