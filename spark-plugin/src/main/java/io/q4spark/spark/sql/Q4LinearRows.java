@@ -44,8 +44,19 @@ final class Q4LinearRows {
     if (model == null || features == null) {
       return null;
     }
-    Q4Executor executor = Q4Executor.current();
     TaskContext task = TaskContext.get();
+    if (task == null && !Q4Executor.isRunning()) {
+      throw new IllegalStateException(
+          Q4LinearFunction.NAME
+              + "(model '"
+              + model
+              + "') was evaluated outside a task in a JVM without q4spark's executor plugin (the"
+              + " driver of a cluster: Spark's optimizer evaluates calls over in-memory local"
+              + " relations, and calls of constants, there); repartition such data or read it"
+              + " from storage, or start Spark with spark.plugins="
+              + Q4Conf.PLUGIN_CLASS);
+    }
+    Q4Executor executor = Q4Executor.current();
     if (task == null) {
       // Outside a task (the optimizer folding a constant call on the driver): no task to hold the
       // model for, so take and release it around the one row.

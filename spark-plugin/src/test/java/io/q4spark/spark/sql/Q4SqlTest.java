@@ -297,6 +297,19 @@ class Q4SqlTest {
     }
   }
 
+  @Test
+  void aProjectionOverALocalRelationIsEvaluatedByTheOptimizer() {
+    // Spark's ConvertToLocalRelation runs the call on the driver before planning (here the driver
+    // is the executor too): no batched operator, the same outputs within the golden tolerance.
+    frame(List.of(data).subList(0, 20), FLOATS, false).createOrReplaceTempView("local");
+    Dataset<Row> local = spark.sql("SELECT id, q4_linear('mlp', features) FROM local");
+    String plan = local.queryExecution().executedPlan().toString();
+    assertTrue(plan.contains("LocalTableScan") && !plan.contains("Q4BatchEval"), plan);
+    Map<Integer, float[]> batched =
+        outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t WHERE id < 20"), 1);
+    assertWithinGolden(batched, outputs(local, 1));
+  }
+
   private static List<Float> box(float[] v) {
     List<Float> b = new ArrayList<>();
     for (float f : v) {
