@@ -127,7 +127,7 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
       int s = -1;
       if (!row.isNullAt(ordinal)) {
         ArrayData a = row.getArray(ordinal);
-        String bad = problem(a);
+        String bad = plan.input().problem(a, k);
         if (bad == null) {
           s = batch.rows();
           if (plan.input().doubles()) {
@@ -165,42 +165,6 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
     long start = System.nanoTime();
     device.accept(() -> out = model.forward(x, m));
     metrics.batch(m, System.nanoTime() - start);
-  }
-
-  /** Why the row's array cannot be used, or null. */
-  private String problem(ArrayData a) {
-    int found = a.numElements();
-    if (found != k) {
-      return "has " + found + " values, expected K=" + k;
-    }
-    if (plan.input().containsNull()) {
-      int nullAt = firstNull(a);
-      if (nullAt >= 0) {
-        return "has a null at element " + nullAt + ", expected K=" + k + " non-null values";
-      }
-    }
-    return null;
-  }
-
-  /** Index of the first null element, or -1; reads the null bitmap a word at a time. */
-  private static int firstNull(ArrayData a) {
-    int count = a.numElements();
-    if (a instanceof UnsafeArrayData u) {
-      // Layout: [numElements: 8 bytes][null bits: 8 bytes per 64 elements][values].
-      for (int w = 0; w < (count + 63) / 64; w++) {
-        long bits = Platform.getLong(u.getBaseObject(), u.getBaseOffset() + 8 + 8L * w);
-        if (bits != 0) {
-          return w * 64 + Long.numberOfTrailingZeros(bits);
-        }
-      }
-      return -1;
-    }
-    for (int i = 0; i < count; i++) {
-      if (a.isNullAt(i)) {
-        return i;
-      }
-    }
-    return -1;
   }
 
   @Override

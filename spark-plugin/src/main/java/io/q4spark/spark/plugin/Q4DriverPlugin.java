@@ -16,8 +16,8 @@ import scala.Tuple2;
 /**
  * The driver side of {@code Q4SparkPlugin}: validates every {@code spark.q4.*} key (an unknown key
  * or an invalid value fails the application's start with the key named) and hands the map to the
- * executors through the init return value. It answers the executors' {@link LiveModels} requests
- * and forgets the registered models when the application ends.
+ * executors through the init return value. It answers the executors' {@link LiveModels} and {@link
+ * ModelLookup} requests and forgets the registered models when the application ends.
  */
 public final class Q4DriverPlugin implements DriverPlugin {
   private static final Logger LOG = LoggerFactory.getLogger(Q4DriverPlugin.class);
@@ -45,8 +45,18 @@ public final class Q4DriverPlugin implements DriverPlugin {
     if (message instanceof LiveModels) {
       return new HashSet<>(Q4Models.liveBroadcastIds());
     }
+    if (message instanceof ModelLookup(String name)) {
+      try {
+        return Q4Models.get(name);
+      } catch (IllegalArgumentException e) {
+        // A reply, not a failure: the executor rethrows it with this message in the task's error.
+        return e.getMessage();
+      }
+    }
     throw new IllegalArgumentException(
-        "q4spark driver plugin: unexpected message " + message + ", expected LiveModels");
+        "q4spark driver plugin: unexpected message "
+            + message
+            + ", expected LiveModels or ModelLookup");
   }
 
   @Override

@@ -5,6 +5,7 @@ import io.q4spark.spark.Q4SparkPlugin;
 import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Settings;
 import io.q4spark.spark.model.ModelCache;
+import io.q4spark.spark.model.ModelHandle;
 import java.util.Set;
 import java.util.concurrent.Semaphore;
 import java.util.stream.Collectors;
@@ -121,6 +122,27 @@ public final class Q4Executor implements AutoCloseable {
     } catch (Exception e) {
       LOG.warn("q4spark: could not ask the driver for the registered models: {}", e.toString());
     }
+  }
+
+  /**
+   * The registered model {@code name}, asked of the driver (one round trip: callers keep the handle
+   * for the task).
+   *
+   * @throws IllegalArgumentException naming the registered models when there is none of that name
+   * @throws IllegalStateException when the driver cannot be asked
+   */
+  public ModelHandle lookupModel(String name) {
+    Object reply;
+    try {
+      reply = context.ask(new ModelLookup(name));
+    } catch (Exception e) {
+      throw new IllegalStateException(
+          "executor " + executorId + ": could not ask the driver for model '" + name + "'", e);
+    }
+    if (reply instanceof ModelHandle h) {
+      return h;
+    }
+    throw new IllegalArgumentException(String.valueOf(reply));
   }
 
   /**
