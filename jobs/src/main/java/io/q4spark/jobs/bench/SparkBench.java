@@ -253,19 +253,11 @@ public final class SparkBench {
 
   /** A plain Java UDF applying the layer one row at a time, on {@code udfRows} rows. */
   private double udf(SparkSession spark, QuantizedLinear layer) {
+    RowwiseLayer.install(layer);
     spark
         .udf()
         .register(
-            "rowwise_linear",
-            (UDF1<scala.collection.Seq<Float>, float[]>)
-                features -> {
-                  float[] x = new float[k];
-                  for (int i = 0; i < k; i++) {
-                    x[i] = features.apply(i);
-                  }
-                  return RowwiseLayer.get(layer).apply(x, 1);
-                },
-            DataTypes.createArrayType(DataTypes.FloatType));
+            "rowwise_linear", new RowwiseUdf(), DataTypes.createArrayType(DataTypes.FloatType));
     Dataset<Row> in = input(spark, udfRows);
     return medianMs(
         () ->
@@ -276,15 +268,38 @@ public final class SparkBench {
                 .save());
   }
 
-  /** The UDF's layer, prepared once per JVM (a UDF would otherwise prepare it per row). */
+  /**
+   * The UDF's layer, prepared once per JVM (a UDF would otherwise prepare it per row). The
+   * benchmark runs on {@code local[2]}, so the driver's JVM is the executor's.
+   */
   static final class RowwiseLayer {
     private static Q4Linear layer;
 
-    static synchronized Q4Linear get(QuantizedLinear l) {
-      if (layer == null) {
-        layer = Q4Linear.create(l, KernelOptions.defaults().withThreads(1));
+    static synchronized void install(QuantizedLinear l) {
+      if (layer != null) {
+        layer.close();
       }
+      layer = Q4Linear.create(l, KernelOptions.defaults().withThreads(1));
+    }
+
+    static synchronized Q4Linear get() {
       return layer;
+    }
+  }
+
+  /** A row-at-a-time UDF: the boxed array in, one kernel call for one row, the array out. */
+  static final class RowwiseUdf implements UDF1<scala.collection.Seq<Float>, float[]> {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public float[] call(scala.collection.Seq<Float> features) {
+      Q4Linear q = RowwiseLayer.get();
+      int k = q.config().k();
+      float[] x = new float[k];
+      for (int i = 0; i < k; i++) {
+        x[i] = features.apply(i);
+      }
+      return q.apply(x, 1);
     }
   }
 
