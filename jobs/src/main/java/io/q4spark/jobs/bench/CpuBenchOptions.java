@@ -111,7 +111,7 @@ record CpuBenchOptions(
         .toList();
   }
 
-  private static int positive(String key, String v) throws Main.UsageException {
+  static int positive(String key, String v) throws Main.UsageException {
     try {
       int i = Integer.parseInt(v.trim());
       if (i > 0) {

@@ -60,10 +60,10 @@ record GpuBenchOptions(
       switch (a) {
         case "--shapes" -> shapes = v;
         case "--m" -> rows = v;
-        case "--group" -> group = positive(a, v);
+        case "--group" -> group = CpuBenchOptions.positive(a, v);
         case "--backends" -> backends = v;
-        case "--reps" -> reps = positive(a, v);
-        case "--calls" -> calls = positive(a, v);
+        case "--reps" -> reps = CpuBenchOptions.positive(a, v);
+        case "--calls" -> calls = CpuBenchOptions.positive(a, v);
         case "--json" -> json = Path.of(v);
         default -> throw new Main.UsageException("unknown argument '" + a + "'; usage: " + USAGE);
       }
@@ -75,12 +75,15 @@ record GpuBenchOptions(
         throw new Main.UsageException(
             "The value of --shapes should be KxN pairs such as 4096x14336, but was " + s);
       }
-      shapeList.add(new int[] {positive("--shapes", kn[0]), positive("--shapes", kn[1])});
+      shapeList.add(
+          new int[] {
+            CpuBenchOptions.positive("--shapes", kn[0]), CpuBenchOptions.positive("--shapes", kn[1])
+          });
     }
     String[] rowValues = rows.split(",");
     int[] m = new int[rowValues.length];
     for (int i = 0; i < m.length; i++) {
-      m[i] = positive("--m", rowValues[i]);
+      m[i] = CpuBenchOptions.positive("--m", rowValues[i]);
     }
     List<String> b = Arrays.stream(backends.split(",")).map(String::trim).toList();
     for (String x : b) {
@@ -90,18 +93,5 @@ record GpuBenchOptions(
       }
     }
     return new GpuBenchOptions(shapeList, m, group, b, reps, calls, json);
-  }
-
-  private static int positive(String option, String v) throws Main.UsageException {
-    try {
-      int x = Integer.parseInt(v.trim());
-      if (x > 0) {
-        return x;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new Main.UsageException(
-        "The value of " + option + " should be a positive integer, but was " + v.trim());
   }
 }

@@ -87,7 +87,7 @@ public final class SparkBench {
       if (i + 1 >= args.length) {
         throw new Main.UsageException(a + " needs a value; usage: " + USAGE);
       }
-      int v = positive(a, args[++i]);
+      int v = CpuBenchOptions.positive(a, args[++i]);
       switch (a) {
         case "--rows" -> rows = v;
         case "--k" -> k = v;
@@ -99,19 +99,6 @@ public final class SparkBench {
         default -> throw new Main.UsageException("unknown argument '" + a + "'; usage: " + USAGE);
       }
     }
-  }
-
-  private static int positive(String option, String v) throws Main.UsageException {
-    try {
-      int x = Integer.parseInt(v.trim());
-      if (x > 0) {
-        return x;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new Main.UsageException(
-        "The value of " + option + " should be a positive integer, but was " + v.trim());
   }
 
   int run() throws IOException {

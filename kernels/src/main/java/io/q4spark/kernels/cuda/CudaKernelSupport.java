@@ -1,6 +1,7 @@
 package io.q4spark.kernels.cuda;
 
 import io.q4spark.kernels.Acceptance;
+import io.q4spark.kernels.KernelCapabilities;
 import io.q4spark.kernels.LinearLayerConfig;
 
 /**
@@ -23,6 +24,24 @@ final class CudaKernelSupport {
       probe = p;
     }
     return p;
+  }
+
+  /**
+   * A CUDA kernel's {@code canImplement}: its whitelist first (so a layer no GPU could run gets the
+   * same reason on every machine), then whole mma k steps per group, then a usable device.
+   */
+  static Acceptance canImplement(
+      String kernel, KernelCapabilities capabilities, LinearLayerConfig config, int mmaK) {
+    Acceptance a = capabilities.check(kernel, config);
+    if (!a.accepted()) {
+      return a;
+    }
+    Acceptance step = checkGroupStep(kernel, config, mmaK);
+    if (step != null) {
+      return step;
+    }
+    Acceptance device = checkDevice(kernel);
+    return device != null ? device : Acceptance.accept();
   }
 
   /** Rejects when there is no usable device, else null. */

@@ -52,17 +52,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
   @Override
   public Acceptance canImplement(LinearLayerConfig config) {
-    // The whitelist first, so a layer no GPU could run gets the same reason on every machine.
-    Acceptance a = capabilities().check(name(), config);
-    if (!a.accepted()) {
-      return a;
-    }
-    Acceptance step = CudaKernelSupport.checkGroupStep(name(), config, MMA_K);
-    if (step != null) {
-      return step;
-    }
-    Acceptance device = CudaKernelSupport.checkDevice(name());
-    return device != null ? device : Acceptance.accept();
+    return CudaKernelSupport.canImplement(name(), capabilities(), config, MMA_K);
   }
 
   @Override
