@@ -11,8 +11,10 @@ import java.util.List;
 
 /**
  * What the CUDA kernels share once a layer is on the device: the weights uploaded once, a stream,
- * device workspaces that grow to the largest batch seen, and one pinned host buffer through which
- * {@code float[]} rows travel. Activations go to the device as fp32 (the values of the activation
+ * device workspaces that grow to the largest batch seen, and a pinned host buffer through which
+ * {@code float[]} rows travel. A call of more than {@link #OVERLAP_CHUNK_ROWS} rows runs in chunks
+ * on two streams, each with its own workspace and pinned staging, so that one chunk's copies
+ * overlap the other's kernels. Activations go to the device as fp32 (the values of the activation
  * dtype Spark's float arrays and Arrow buffers hold) and results come back as fp32; the conversions
  * run on the device.
  *
@@ -28,9 +30,16 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   protected final CudaDevice device;
   protected final LinearLayerConfig config;
-  protected final CudaStream stream;
+  private final CudaStream ownStream;
   private final List<DeviceBuffer> weights = new ArrayList<>();
-  private final Workspace workspace;
+  private final Workspace ownWorkspace;
+
+  /** The second lane of an overlapped call (stream, workspace, staging), made on first need. */
+  private Lane second;
+
+  /** The lane the current launches go to: null for the layer's own stream and workspace. */
+  private Lane lane;
+
   private final java.util.Map<String, CudaFunction> functions = new java.util.HashMap<>();
   private final java.util.Map<String, Integer> sharedLimits = new java.util.HashMap<>();
   private final java.util.Map<String, Integer> occupancy = new java.util.HashMap<>();
@@ -49,8 +58,17 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     this.device = device;
     this.config = config;
     this.ownsStream = stream == null;
-    this.stream = stream == null ? device.createStream() : stream;
-    this.workspace = new Workspace(device);
+    this.ownStream = stream == null ? device.createStream() : stream;
+    this.ownWorkspace = new Workspace(device);
+  }
+
+  /** The stream launches are queued on: the layer's own, or the second lane's during overlap. */
+  protected CudaStream stream() {
+    return lane == null ? ownStream : lane.stream;
+  }
+
+  private Workspace workspace() {
+    return lane == null ? ownWorkspace : lane.workspace;
   }
 
   @Override
@@ -68,12 +86,12 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   /** A device buffer of at least {@code bytes} for {@code role}, reused across calls. */
   protected DeviceBuffer scratch(String role, long bytes) {
-    return workspace.get(role, bytes);
+    return workspace().get(role, bytes);
   }
 
   /**
    * Runs the layer on {@code rows} fp32 rows at device address {@code x} into fp32 {@code y},
-   * queued on {@link #stream}.
+   * queued on {@link #stream()}.
    *
    * @param bias device address of N fp32 bias values, or 0
    */
@@ -89,24 +107,88 @@ abstract class CudaPreparedLinear implements PreparedLinear {
   /** Bytes per activation element {@link #gemm} reads. */
   abstract int gemmInputBytes();
 
+  /**
+   * Rows per chunk when a call is split so that copies overlap compute: while the GPU runs one
+   * chunk on one stream, the host stages the next chunk and queues its copy on the other.
+   */
+  static final int OVERLAP_CHUNK_ROWS = 1024;
+
   @Override
   public synchronized void apply(float[] x, int rows, float[] bias, float[] out) {
     checkOpen();
     device.makeCurrent();
+    long biasAt = biasAddress(bias);
+    if (rows <= OVERLAP_CHUNK_ROWS) {
+      MemorySegment host = staging(Math.max(4L * rows * config.k(), 4L * rows * config.n()));
+      runChunk(x, 0, rows, biasAt, host);
+      ownStream.synchronize();
+      MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, rows * config.n());
+      return;
+    }
+    // Two lanes, alternating by chunk: lane 0 is this layer's stream, lane 1 a second stream with
+    // its own workspace and staging. Before a lane takes a new chunk, its previous chunk's result
+    // is waited for and copied out, so the other lane's copies and kernels keep the GPU busy.
+    long laneBytes =
+        Math.max(4L * OVERLAP_CHUNK_ROWS * config.k(), 4L * OVERLAP_CHUNK_ROWS * config.n());
+    MemorySegment[] hosts = {staging(laneBytes), secondLane(laneBytes).staging.segment()};
+    int[] pendingRow = {-1, -1};
+    int[] pendingRows = {0, 0};
+    try {
+      for (int c = 0, r0 = 0; r0 < rows; c++, r0 += OVERLAP_CHUNK_ROWS) {
+        int l = c % 2;
+        lane = l == 0 ? null : second;
+        finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
+        int m = Math.min(OVERLAP_CHUNK_ROWS, rows - r0);
+        runChunk(x, r0, m, biasAt, hosts[l]);
+        pendingRow[l] = r0;
+        pendingRows[l] = m;
+      }
+      for (int l = 0; l < 2; l++) {
+        lane = l == 0 ? null : second;
+        finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
+      }
+    } finally {
+      lane = null;
+    }
+  }
+
+  /** Stages rows [r0, r0 + m) of {@code x} in {@code host} and queues copy, layer, copy back. */
+  private void runChunk(float[] x, int r0, int m, long bias, MemorySegment host) {
     int k = config.k();
-    int n = config.n();
-    long xBytes = 4L * rows * k;
-    long yBytes = 4L * rows * n;
-    MemorySegment host = staging(Math.max(xBytes, yBytes));
-    MemorySegment.copy(x, 0, host, JAVA_FLOAT, 0, rows * k);
+    long xBytes = 4L * m * k;
+    long yBytes = 4L * m * config.n();
+    MemorySegment.copy(x, r0 * k, host, JAVA_FLOAT, 0, m * k);
     DeviceBuffer dx = scratch("x", xBytes);
     DeviceBuffer dy = scratch("y", yBytes);
-    dx.copyFrom(host.asSlice(0, xBytes), 0, stream);
-    run(dx.address(), rows, biasAddress(bias), dy.address());
-    dy.copyTo(host.asSlice(0, yBytes), 0, stream);
-    stream.synchronize();
-    MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, rows * n);
+    dx.copyFrom(host.asSlice(0, xBytes), 0, stream());
+    run(dx.address(), m, bias, dy.address());
+    dy.copyTo(host.asSlice(0, yBytes), 0, stream());
   }
+
+  /** Waits for the current lane's chunk at row {@code r0} (if any) and copies its rows out. */
+  private void finishChunk(int r0, int m, MemorySegment host, float[] out) {
+    if (m == 0) {
+      return;
+    }
+    stream().synchronize();
+    MemorySegment.copy(host, JAVA_FLOAT, 0, out, r0 * config.n(), m * config.n());
+  }
+
+  private Lane secondLane(long stagingBytes) {
+    if (second == null) {
+      second = new Lane(device.createStream(), new Workspace(device), null);
+    }
+    if (second.staging == null || second.staging.size() < stagingBytes) {
+      if (second.staging != null) {
+        second.staging.close();
+      }
+      second = new Lane(second.stream, second.workspace, device.allocatePinned(stagingBytes));
+    }
+    return second;
+  }
+
+  /** A stream with its own device workspace and pinned staging. */
+  private record Lane(CudaStream stream, Workspace workspace, PinnedBuffer staging) {}
 
   /**
    * {@code out = layer(x)} for {@code rows} fp32 rows in native memory (for example an Arrow
@@ -139,10 +221,10 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     }
     DeviceBuffer dx = scratch("x", xBytes);
     DeviceBuffer dy = scratch("y", yBytes);
-    dx.copyFrom(x.asSlice(0, xBytes), 0, stream);
+    dx.copyFrom(x.asSlice(0, xBytes), 0, ownStream);
     run(dx.address(), rows, biasAddress(bias), dy.address());
-    dy.copyTo(out.asSlice(0, yBytes), 0, stream);
-    stream.synchronize();
+    dy.copyTo(out.asSlice(0, yBytes), 0, ownStream);
+    ownStream.synchronize();
   }
 
   private long biasAddress(float[] bias) {
@@ -177,10 +259,10 @@ abstract class CudaPreparedLinear implements PreparedLinear {
    * the ones they use), zeroed here when first allocated or grown.
    */
   protected DeviceBuffer counters(int count) {
-    DeviceBuffer b = workspace.buffers.get("counters");
+    DeviceBuffer b = workspace().buffers.get("counters");
     if (b == null || b.size() < 4L * count) {
       b = scratch("counters", 4L * count);
-      b.fill((byte) 0, stream);
+      b.fill((byte) 0, stream());
     }
     return b;
   }
@@ -195,7 +277,7 @@ abstract class CudaPreparedLinear implements PreparedLinear {
   /** Launches element-wise kernel {@code function} of {@code module} over {@code count} items. */
   protected void elementwise(CudaModule module, String function, long count, KernelArgs args) {
     function(module, function, 0)
-        .launch(Dim3.of(elementwiseGrid(count)), Dim3.of(ELEMENTWISE_THREADS), 0, stream, args);
+        .launch(Dim3.of(elementwiseGrid(count)), Dim3.of(ELEMENTWISE_THREADS), 0, stream(), args);
   }
 
   /**
@@ -236,9 +318,17 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     }
     closed = true;
     device.makeCurrent();
-    stream.synchronize();
+    ownStream.synchronize();
     weights.forEach(DeviceBuffer::close);
-    workspace.close();
+    ownWorkspace.close();
+    if (second != null) {
+      second.stream.synchronize();
+      second.workspace.close();
+      if (second.staging != null) {
+        second.staging.close();
+      }
+      second.stream.close();
+    }
     if (biasDevice != null) {
       biasDevice.close();
     }
@@ -246,7 +336,7 @@ abstract class CudaPreparedLinear implements PreparedLinear {
       staging.close();
     }
     if (ownsStream) {
-      stream.close();
+      ownStream.close();
     }
   }
 

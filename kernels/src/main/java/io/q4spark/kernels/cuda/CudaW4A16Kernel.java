@@ -166,7 +166,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
             new Dim3(plan.gridX(), plan.gridY(), plan.splits()),
             Dim3.of(plan.threads()),
             plan.sharedBytes(),
-            stream,
+            stream(),
             KernelArgs.of(a)
                 .ptr(input)
                 .ptr(weights)

@@ -126,7 +126,7 @@ public final class CudaW4A8Kernel implements LinearKernel {
       try (Arena arena = Arena.ofConfined()) {
         dx.copyFrom(arena.allocateFrom(JAVA_FLOAT, java.util.Arrays.copyOf(x, rows * k)));
         DeviceBuffer deviceCodes = quantize(dx.address(), rows);
-        stream.synchronize();
+        stream().synchronize();
         MemorySegment hostCodes = arena.allocate((long) rows * kp);
         MemorySegment hostScales = arena.allocate(JAVA_FLOAT, rows);
         deviceCodes.copyTo(hostCodes);
@@ -178,7 +178,7 @@ public final class CudaW4A8Kernel implements LinearKernel {
                 Dim3.of(rows),
                 Dim3.of(QUANTIZE_THREADS),
                 0,
-                stream,
+                stream(),
                 KernelArgs.of(a)
                     .ptr(x)
                     .ptr(codes)
@@ -236,7 +236,7 @@ public final class CudaW4A8Kernel implements LinearKernel {
             new Dim3(plan.gridX(), plan.gridY(), plan.splits()),
             Dim3.of(plan.threads()),
             plan.sharedBytes(),
-            stream,
+            stream(),
             KernelArgs.of(a)
                 .ptr(codes)
                 .ptr(correction)

@@ -105,6 +105,20 @@ class CudaKernelsTest {
   }
 
   @Test
+  void callsOfManyRowsRunInOverlappedChunksWithTheSameResults() {
+    Random r = new Random(SEED + 3);
+    int rows = 2 * CudaPreparedLinear.OVERLAP_CHUNK_ROWS + 333;
+    LinearLayerConfig w4a16 =
+        LinearLayerConfig.of(
+            "cuda", 256, 128, ScalarType.UINT4, DType.F16, 128, true, true, QuantScheme.W4A16);
+    compareRows(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), w4a16, r, rows);
+    LinearLayerConfig w4a8 =
+        LinearLayerConfig.of(
+            "cuda", 256, 128, ScalarType.INT4, DType.BF16, 64, false, false, QuantScheme.W4A8);
+    compareRows(new CudaW4A8Kernel(), new ScalarW4A8Kernel(), w4a8, r, rows);
+  }
+
+  @Test
   void offHeapRowsGiveTheSameResultAsArrays() {
     Random r = new Random(SEED + 2);
     LinearLayerConfig c =
@@ -126,12 +140,21 @@ class CudaKernelsTest {
 
   private static void compare(
       LinearKernel kernel, LinearKernel reference, LinearLayerConfig c, Random r) {
+    compareRows(kernel, reference, c, r, ROWS);
+  }
+
+  private static void compareRows(
+      LinearKernel kernel,
+      LinearKernel reference,
+      LinearLayerConfig c,
+      Random r,
+      int... rowCounts) {
     Acceptance a = kernel.canImplement(c);
     assertTrue(a.accepted(), c.describe() + ": " + a.reason());
     QuantizedLinear l = RandomLayers.layer(c, r, c.groupSize() == 64);
     try (PreparedLinear gpu = kernel.prepare(l);
         PreparedLinear ref = reference.prepare(l)) {
-      for (int rows : ROWS) {
+      for (int rows : rowCounts) {
         float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
         float[] expected = new float[rows * c.n()];
         float[] actual = new float[rows * c.n()];
