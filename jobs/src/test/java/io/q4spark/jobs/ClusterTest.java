@@ -319,7 +319,7 @@ class ClusterTest {
         List.of("partition " + KILLED_PARTITION + " attempt 0"),
         lost,
         "attempts lost with their executor");
-    // A replacement executor also initialises and materialises once.
+    // Whichever executors computed the rows (a replacement among them) did each once.
     countersByExecutor(out)
         .forEach(
             (executor, c) ->
