@@ -60,7 +60,7 @@ import org.apache.spark.sql.types.DataTypes;
 public final class SparkBench {
   static final String USAGE =
       "bench spark [--rows 1048576] [--k 1024] [--n 1024] [--group 128] [--batch 4096] [--reps 3]"
-          + " [--udf-rows 65536] [--quick]";
+          + " [--udf-rows 65536] [--act f32|f16|bf16] [--quick]";
 
   /** Threads of the raw-kernel baseline and tasks of {@code local[2]}. */
   private static final int PARALLELISM = 2;
@@ -74,6 +74,12 @@ public final class SparkBench {
   private int reps = 3;
   private int udfRows = 1 << 16;
 
+  /**
+   * The model's activation dtype: fp32 by default (the CPU kernels' fastest); fp16 or bf16 to run
+   * on the CUDA kernels, which take 16-bit activations.
+   */
+  private DType act = DType.F32;
+
   SparkBench(String[] args, PrintStream out) throws Main.UsageException {
     this.out = out;
     for (int i = 0; i < args.length; i++) {
@@ -86,6 +92,19 @@ public final class SparkBench {
       }
       if (i + 1 >= args.length) {
         throw new Main.UsageException(a + " needs a value; usage: " + USAGE);
+      }
+      if (a.equals("--act")) {
+        String v = args[++i];
+        act =
+            switch (v) {
+              case "f32", "float32" -> DType.F32;
+              case "f16", "float16" -> DType.F16;
+              case "bf16", "bfloat16" -> DType.BF16;
+              default ->
+                  throw new Main.UsageException(
+                      "The value of --act should be one of f32, f16, bf16, but was " + v);
+            };
+        continue;
       }
       int v = CpuBenchOptions.positive(a, args[++i]);
       switch (a) {
@@ -104,15 +123,16 @@ public final class SparkBench {
   int run() throws IOException {
     Path dir = Files.createTempDirectory("q4spark-bench-spark");
     BenchWeights w = BenchWeights.random(k, n, group, 7);
-    LinearLayerConfig config = w.config(QuantScheme.W4A16, DType.F32).withLayer("bench.proj");
+    LinearLayerConfig config = w.config(QuantScheme.W4A16, act).withLayer("bench.proj");
     QuantizedLinear layer = new QuantizedLinear(config, w.codes(), w.scales(), null, null, null);
     CompressedTensorsCheckpoint.write(
-        dir,
-        new QuantizationArgs(QuantScheme.W4A16, true, group, false, DType.F32),
-        List.of(layer),
-        1);
+        dir, new QuantizationArgs(QuantScheme.W4A16, true, group, false, act), List.of(layer), 1);
 
     double kernelMs = medianMs(() -> rawKernel(layer));
+    String kernelName;
+    try (Q4Linear q = Q4Linear.create(layer, KernelOptions.defaults().withThreads(1))) {
+      kernelName = q.kernel();
+    }
     SparkSession spark =
         SparkSession.builder()
             .appName("q4spark bench spark")
@@ -149,14 +169,16 @@ public final class SparkBench {
 
       out.printf(
           Locale.ROOT,
-          "layer K=%d N=%d G=%d fp32, %d rows, batches of %d, local[%d], median of %d%n",
+          "layer K=%d N=%d G=%d %s, %d rows, batches of %d, local[%d], median of %d, kernel %s%n",
           k,
           n,
           group,
+          act,
           rows,
           batch,
           PARALLELISM,
-          reps);
+          reps,
+          kernelName);
       out.printf(Locale.ROOT, "%-10s %10s %12s %16s%n", "path", "ms", "rows/s", "Spark overhead");
       print("kernel", kernelMs, rows, Double.NaN);
       print("generate", generateMs, rows, Double.NaN);
