@@ -1,11 +1,15 @@
 package io.q4spark.spark.model;
 
 import io.q4spark.kernels.KernelOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.spark.SparkFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,8 +60,11 @@ public final class ModelCache implements AutoCloseable {
 
   private LoadedModel materialize(ModelHandle handle) {
     long start = System.nanoTime();
-    LoadedModel m =
-        LoadedModel.prepare(handle.name(), ModelCodec.decode(handle.weights().value()), options);
+    List<ModelLayer> layers =
+        handle.loadedByExecutors()
+            ? ModelCheckpoint.read(handle.name(), checkpointHere(handle), handle.options())
+            : ModelCodec.decode(handle.weights().value());
+    LoadedModel m = LoadedModel.prepare(handle.name(), layers, options);
     MATERIALIZATIONS.incrementAndGet();
     LOG.info(
         "q4spark: materialised model '{}' (broadcast {}) in {} ms, kernels {}",
@@ -66,6 +73,36 @@ public final class ModelCache implements AutoCloseable {
         (System.nanoTime() - start) / 1_000_000,
         m.kernels());
     return m;
+  }
+
+  /**
+   * Where this executor finds an executor-loaded model's checkpoint: the registered path when it
+   * exists here (shared storage, local mode), else the copy {@code spark.files} shipped under the
+   * directory's name.
+   */
+  static Path checkpointHere(ModelHandle handle) {
+    Path registered = Path.of(handle.checkpoint());
+    if (Files.isDirectory(registered)) {
+      return registered;
+    }
+    String shipped = null;
+    try {
+      shipped = SparkFiles.get(registered.getFileName().toString());
+    } catch (RuntimeException e) {
+      // no SparkContext files here: reported below
+    }
+    if (shipped != null && Files.isDirectory(Path.of(shipped))) {
+      return Path.of(shipped);
+    }
+    throw new IllegalStateException(
+        "model '"
+            + handle.name()
+            + "': this executor finds its checkpoint neither at "
+            + registered
+            + " nor as a spark.files copy ("
+            + shipped
+            + "); put it on storage every executor reads, or ship the directory with"
+            + " SparkContext.addFile(path, true)");
   }
 
   /** Whether broadcast {@code id} is materialised here. */

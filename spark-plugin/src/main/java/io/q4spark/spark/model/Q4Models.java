@@ -22,6 +22,22 @@ import org.slf4j.LoggerFactory;
  * reuses that broadcast, and each executor materialises it once ({@link ModelCache}).
  */
 public final class Q4Models {
+  /**
+   * Option: how executors get the weights. {@value #LOAD_BROADCAST} (the default): read once on the
+   * driver and broadcast once, in chunks. {@value #LOAD_EXECUTOR}: each executor memory-maps the
+   * checkpoint itself, once, from the same path (shared storage) or, when that path does not exist
+   * there, from the copy {@code spark.files} / {@code SparkContext.addFile} shipped: for models too
+   * large to broadcast.
+   */
+  public static final String LOAD = "load";
+
+  public static final String LOAD_BROADCAST = "broadcast";
+
+  public static final String LOAD_EXECUTOR = "executor";
+
+  private static final java.util.concurrent.atomic.AtomicLong NEXT_LOCAL_ID =
+      new java.util.concurrent.atomic.AtomicLong();
+
   private static final Logger LOG = LoggerFactory.getLogger(Q4Models.class);
   private static final AtomicInteger BROADCASTS = new AtomicInteger();
   private static final Map<String, ModelHandle> MODELS = new TreeMap<>();
@@ -52,17 +68,61 @@ public final class Q4Models {
       throw new IllegalArgumentException("a model name must not be blank, but was '" + name + "'");
     }
     long start = System.nanoTime();
-    List<ModelLayer> layers = ModelCheckpoint.read(name, Path.of(checkpointDir), options);
-    ChunkedBytes bytes = ModelCodec.encode(layers, chunkBytes);
-    Broadcast<ChunkedBytes> broadcast = JavaSparkContext.fromSparkContext(sc).broadcast(bytes);
-    BROADCASTS.incrementAndGet();
-    ModelHandle handle =
-        new ModelHandle(
-            name,
-            layers.getFirst().linear().config().k(),
-            layers.getLast().linear().config().n(),
-            layers.stream().map(ModelLayer::describe).toList(),
-            broadcast);
+    Map<String, String> checkpointOptions = new java.util.HashMap<>(options);
+    String load = checkpointOptions.remove(LOAD);
+    if (load != null && !load.equals(LOAD_BROADCAST) && !load.equals(LOAD_EXECUTOR)) {
+      throw new IllegalArgumentException(
+          "model '"
+              + name
+              + "': The value of option "
+              + LOAD
+              + " should be "
+              + LOAD_BROADCAST
+              + " or "
+              + LOAD_EXECUTOR
+              + ", but was "
+              + load);
+    }
+    // Read (memory-mapped) on the driver in both cases: the checkpoint and the options are
+    // checked here, once, and the shapes come from it.
+    List<ModelLayer> layers = ModelCheckpoint.read(name, Path.of(checkpointDir), checkpointOptions);
+    int k = layers.getFirst().linear().config().k();
+    int n = layers.getLast().linear().config().n();
+    List<String> described = layers.stream().map(ModelLayer::describe).toList();
+    ModelHandle handle;
+    if (LOAD_EXECUTOR.equals(load)) {
+      handle =
+          new ModelHandle(
+              name,
+              k,
+              n,
+              described,
+              null,
+              checkpointDir,
+              checkpointOptions,
+              -NEXT_LOCAL_ID.incrementAndGet());
+      LOG.info(
+          "q4spark: registered model '{}' from {} ({} layers), loaded by each executor, in {} ms",
+          name,
+          checkpointDir,
+          layers.size(),
+          (System.nanoTime() - start) / 1_000_000);
+    } else {
+      ChunkedBytes bytes = ModelCodec.encode(layers, chunkBytes);
+      Broadcast<ChunkedBytes> broadcast = JavaSparkContext.fromSparkContext(sc).broadcast(bytes);
+      BROADCASTS.incrementAndGet();
+      handle = new ModelHandle(name, k, n, described, broadcast);
+      LOG.info(
+          "q4spark: registered model '{}' from {} ({} layers, {} bytes in {} chunks, broadcast {})"
+              + " in {} ms",
+          name,
+          checkpointDir,
+          layers.size(),
+          bytes.size(),
+          bytes.chunks().length,
+          broadcast.id(),
+          (System.nanoTime() - start) / 1_000_000);
+    }
     ModelHandle old;
     synchronized (MODELS) {
       old = MODELS.put(name, handle);
@@ -70,16 +130,6 @@ public final class Q4Models {
     if (old != null) {
       free(old);
     }
-    LOG.info(
-        "q4spark: registered model '{}' from {} ({} layers, {} bytes in {} chunks, broadcast {}) in"
-            + " {} ms",
-        name,
-        checkpointDir,
-        layers.size(),
-        bytes.size(),
-        bytes.chunks().length,
-        broadcast.id(),
-        (System.nanoTime() - start) / 1_000_000);
     return handle;
   }
 
@@ -149,6 +199,9 @@ public final class Q4Models {
 
   private static void free(ModelHandle h) {
     ModelCache.evictEverywhere(h.broadcastId());
+    if (h.loadedByExecutors()) {
+      return;
+    }
     try {
       h.weights().destroy();
     } catch (RuntimeException e) {

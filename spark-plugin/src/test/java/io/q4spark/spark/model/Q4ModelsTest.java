@@ -1,5 +1,6 @@
 package io.q4spark.spark.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -170,6 +171,55 @@ class Q4ModelsTest {
     assertTrue(g.isClosed());
     Q4Models.unregister("live");
     gone.weights().destroy();
+  }
+
+  @Test
+  void executorLoadedModelsAreNotBroadcastAndGiveTheSameResults() {
+    int broadcasts = Q4Models.broadcasts();
+    int materialised = ModelCache.materializations();
+    ModelHandle broadcast = registerMlp("via-broadcast");
+    ModelHandle local =
+        Q4Models.register(
+            spark,
+            "via-executor",
+            mlp.toString(),
+            Map.of(
+                "layers", "mlp.up_proj,mlp.down_proj", "activation", "relu", "load", "executor"));
+    assertEquals(1, Q4Models.broadcasts() - broadcasts, "only the broadcast model is broadcast");
+    assertTrue(local.loadedByExecutors());
+    assertTrue(local.broadcastId() < 0);
+    assertEquals(broadcast.layers(), local.layers());
+    float[] x = new float[3 * local.k()];
+    Random r = new Random(SEED + 9);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = DType.F16.round((float) r.nextGaussian());
+    }
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    List<float[]> outs =
+        jsc.parallelize(List.of(broadcast, local), 2)
+            .map(
+                h -> {
+                  LoadedModel m = Q4Executor.current().models().acquire(h);
+                  try {
+                    return m.forward(x, 3);
+                  } finally {
+                    m.release();
+                  }
+                })
+            .collect();
+    assertArrayEquals(outs.get(0), outs.get(1));
+    assertEquals(2, ModelCache.materializations() - materialised);
+    assertTrue(Q4Models.unregister("via-executor"));
+    assertFalse(Q4Executor.current().models().contains(local.broadcastId()));
+    assertTrue(Q4Models.unregister("via-broadcast"));
+
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () -> Q4Models.register(spark, "bad", mlp.toString(), Map.of("load", "lazily")));
+    assertEquals(
+        "model 'bad': The value of option load should be broadcast or executor, but was lazily",
+        e.getMessage());
   }
 
   @Test
