@@ -72,10 +72,4 @@ final class CudaKernelSupport {
     }
     return null;
   }
-
-  static DeviceBuffer uploadInts(CudaPreparedLinear owner, int[] values) {
-    try (var arena = java.lang.foreign.Arena.ofConfined()) {
-      return owner.upload(arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_INT, values));
-    }
-  }
 }

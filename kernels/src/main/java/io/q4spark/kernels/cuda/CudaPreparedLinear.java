@@ -1,6 +1,8 @@
 package io.q4spark.kernels.cuda;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import io.q4spark.kernels.LinearLayerConfig;
 import io.q4spark.kernels.PreparedLinear;
@@ -76,12 +78,51 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     return config;
   }
 
-  /** Uploads one of the layer's constant arrays, kept until {@link #close}. */
-  protected DeviceBuffer upload(MemorySegment host) {
-    DeviceBuffer b = device.allocate(Math.max(1, host.byteSize()));
-    weights.add(b);
-    b.copyFrom(host);
-    return b;
+  /** Uploads one of the layer's constant arrays, kept until {@link #close}; null for null. */
+  protected DeviceBuffer upload(int[] values) {
+    return values == null ? null : upload(arena -> arena.allocateFrom(JAVA_INT, values));
+  }
+
+  /** As {@link #upload(int[])}. */
+  protected DeviceBuffer upload(short[] values) {
+    return values == null ? null : upload(arena -> arena.allocateFrom(JAVA_SHORT, values));
+  }
+
+  /** As {@link #upload(int[])}. */
+  protected DeviceBuffer upload(float[] values) {
+    return values == null ? null : upload(arena -> arena.allocateFrom(JAVA_FLOAT, values));
+  }
+
+  private DeviceBuffer upload(java.util.function.Function<Arena, MemorySegment> staged) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment host = staged.apply(arena);
+      DeviceBuffer b = device.allocate(Math.max(1, host.byteSize()));
+      weights.add(b);
+      b.copyFrom(host);
+      return b;
+    }
+  }
+
+  /**
+   * Act-order: queues the gather of {@code rows} fp32 rows at {@code x} into the order of the
+   * sorted weight rows ({@code permutation}, from the layout) and returns the gathered rows'
+   * address; returns {@code x} itself for a layer without act-order (null permutation).
+   */
+  protected long gatherActOrder(CudaModule module, DeviceBuffer permutation, long x, int rows) {
+    if (permutation == null) {
+      return x;
+    }
+    int k = config.k();
+    long count = (long) rows * k;
+    DeviceBuffer gathered = scratch("gathered", 4 * count);
+    try (Arena a = launchArena()) {
+      elementwise(
+          module,
+          "q4_gather_columns",
+          count,
+          KernelArgs.of(a).ptr(x).ptr(permutation).ptr(gathered).i32(rows).i32(k));
+    }
+    return gathered.address();
   }
 
   /** A device buffer of at least {@code bytes} for {@code role}, reused across calls. */

@@ -1,8 +1,5 @@
 package io.q4spark.kernels.cuda;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
-
 import io.q4spark.kernels.Acceptance;
 import io.q4spark.kernels.DType;
 import io.q4spark.kernels.KernelCapabilities;
@@ -80,15 +77,11 @@ public final class CudaW4A16Kernel implements LinearKernel {
       super(device, config, stream);
       this.layout = layout;
       this.bf16 = config.actType() == DType.BF16;
-      try (Arena arena = Arena.ofConfined()) {
-        this.weights = upload(arena.allocateFrom(JAVA_INT, layout.words()));
-        this.scales = upload(arena.allocateFrom(JAVA_SHORT, layout.scales()));
-        this.zeros =
-            layout.zeros() == null ? null : upload(arena.allocateFrom(JAVA_SHORT, layout.zeros()));
-        this.permutation =
-            layout.permutation() == null
-                ? null
-                : upload(arena.allocateFrom(JAVA_INT, layout.permutation()));
+      try {
+        this.weights = upload(layout.words());
+        this.scales = upload(layout.scales());
+        this.zeros = upload(layout.zeros());
+        this.permutation = upload(layout.permutation());
       } catch (RuntimeException e) {
         close();
         throw e;
@@ -121,17 +114,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int k = config.k();
       int n = config.n();
       long count = (long) rows * k;
-      if (permutation != null) {
-        DeviceBuffer gathered = scratch("gathered", 4 * count);
-        try (Arena a = launchArena()) {
-          elementwise(
-              module,
-              "q4_gather_columns",
-              count,
-              KernelArgs.of(a).ptr(x).ptr(permutation).ptr(gathered).i32(rows).i32(k));
-        }
-        x = gathered.address();
-      }
+      x = gatherActOrder(module, permutation, x, rows);
       DeviceBuffer act = scratch("a16", 2 * count);
       DeviceBuffer out = scratch("c16", 2L * rows * n);
       try (Arena a = launchArena()) {

@@ -1,7 +1,6 @@
 package io.q4spark.kernels.cuda;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import io.q4spark.kernels.Acceptance;
 import io.q4spark.kernels.DType;
@@ -83,13 +82,10 @@ public final class CudaW4A8Kernel implements LinearKernel {
         CudaDevice device, LinearLayerConfig config, CudaW4A8Layout layout, CudaStream stream) {
       super(device, config, stream);
       this.layout = layout;
-      try (Arena arena = Arena.ofConfined()) {
-        this.weights = upload(arena.allocateFrom(JAVA_INT, layout.words()));
-        this.scales = upload(arena.allocateFrom(JAVA_FLOAT, layout.scales()));
-        this.permutation =
-            layout.permutation() == null
-                ? null
-                : upload(arena.allocateFrom(JAVA_INT, layout.permutation()));
+      try {
+        this.weights = upload(layout.words());
+        this.scales = upload(layout.scales());
+        this.permutation = upload(layout.permutation());
       } catch (RuntimeException e) {
         close();
         throw e;
@@ -151,18 +147,7 @@ public final class CudaW4A8Kernel implements LinearKernel {
       int k = config.k();
       int kp = layout.kPadded();
       int groups = layout.scaleRows();
-      long count = (long) rows * k;
-      if (permutation != null) {
-        DeviceBuffer gathered = scratch("gathered", 4 * count);
-        try (Arena a = launchArena()) {
-          elementwise(
-              module,
-              "q4_gather_columns",
-              count,
-              KernelArgs.of(a).ptr(x).ptr(permutation).ptr(gathered).i32(rows).i32(k));
-        }
-        x = gathered.address();
-      }
+      x = gatherActOrder(module, permutation, x, rows);
       DeviceBuffer codes = scratch("codes", (long) rows * kp);
       DeviceBuffer correction = scratch("correction", 4L * rows * groups);
       DeviceBuffer rowScale = scratch("rowScale", 4L * rows);
