@@ -103,7 +103,7 @@ public final class GpuBench {
         int k = shape[0];
         int n = shape[1];
         BenchWeights w = BenchWeights.random(k, n, options.group(), 42L + k + n);
-        long int4Bytes = (long) k * n / 2 + 2L * (k / options.group()) * n;
+        long int4Bytes = int4Bytes(k, n);
         int int4Copies = copies(int4Bytes);
         Map<String, CudaTiming.QuantizedCopies> ours = new LinkedHashMap<>();
         try {
@@ -152,6 +152,11 @@ public final class GpuBench {
     return 0;
   }
 
+  /** Bytes one call of our kernels must read: int4 weights and fp16 group scales. */
+  private long int4Bytes(int k, int n) {
+    return (long) k * n / 2 + 2L * (k / options.group()) * n;
+  }
+
   /** Copies whose weights together exceed twice the L2 (at least 2). */
   static int copies(long weightBytes) {
     return (int) Math.max(2, 2 * CudaTiming.L2_BYTES / weightBytes + 1);
@@ -174,8 +179,7 @@ public final class GpuBench {
     Quantiles q = new Quantiles(s.micros());
     double median = q.at(0.5);
     double flops = 2.0 * m * k * n;
-    long int4Bytes = (long) k * n / 2 + 2L * (k / options.group()) * n;
-    double floorBytes = int4Bytes + 2.0 * m * k + 2.0 * m * n;
+    double floorBytes = int4Bytes(k, n) + 2.0 * m * k + 2.0 * m * n;
     double floorUs = floorBytes / (bandwidth * 1e3);
     Double seed = SEED_TRITON_US.get(m + " " + k + " " + n);
     return new Row(
