@@ -11,6 +11,7 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.function.Supplier;
 
 /**
  * The one binding class for the CUDA driver API ({@code libcuda.so.1}): every downcall handle, and
@@ -795,7 +796,8 @@ public final class CudaDriver {
 
   /**
    * {@code cuLaunchKernel} with {@code kernelParams} (a {@code void**}, one pointer per argument)
-   * and no {@code extra}; {@code what} names the kernel and the launch in the message.
+   * and no {@code extra}; {@code what} names the kernel and the launch in the message (built only
+   * when the launch fails: launches are a hot path).
    */
   public void launchKernel(
       MemorySegment function,
@@ -804,7 +806,7 @@ public final class CudaDriver {
       int sharedBytes,
       MemorySegment stream,
       MemorySegment kernelParams,
-      String what) {
+      Supplier<String> what) {
     int s;
     try {
       s =
@@ -828,7 +830,7 @@ public final class CudaDriver {
       throw failure(
           s,
           "cuLaunchKernel("
-              + what
+              + what.get()
               + ", grid="
               + grid
               + ", block="

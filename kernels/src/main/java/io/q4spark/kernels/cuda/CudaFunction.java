@@ -48,7 +48,7 @@ public final class CudaFunction {
             sharedBytes,
             stream.handle(),
             args.pointers(),
-            what() + " args=" + args);
+            () -> what() + " args=" + args);
   }
 
   /**

@@ -29,8 +29,18 @@ import java.util.List;
 public final class KernelArgs {
   private final Arena arena;
   private final List<MemorySegment> slots = new ArrayList<>();
-  private final StringBuilder description = new StringBuilder();
+
+  /** The type of each slot, for {@link #toString}, which reads the values back only when asked. */
+  private final List<Kind> kinds = new ArrayList<>();
+
   private MemorySegment pointers;
+
+  private enum Kind {
+    PTR,
+    I32,
+    I64,
+    F32
+  }
 
   private KernelArgs(Arena arena) {
     this.arena = arena;
@@ -43,7 +53,7 @@ public final class KernelArgs {
 
   /** A device pointer ({@code T*} in the kernel), e.g. {@link DeviceBuffer#address()}. */
   public KernelArgs ptr(long devicePtr) {
-    return add(arena.allocateFrom(JAVA_LONG, devicePtr), "ptr " + CudaDriver.hex(devicePtr));
+    return add(arena.allocateFrom(JAVA_LONG, devicePtr), Kind.PTR);
   }
 
   /** The device address of {@code buffer}. */
@@ -53,22 +63,22 @@ public final class KernelArgs {
 
   /** An {@code int} (or {@code unsigned int}) parameter. */
   public KernelArgs i32(int value) {
-    return add(arena.allocateFrom(JAVA_INT, value), "i32 " + value);
+    return add(arena.allocateFrom(JAVA_INT, value), Kind.I32);
   }
 
   /** A {@code long long} (or {@code size_t}, {@code int64_t}) parameter. */
   public KernelArgs i64(long value) {
-    return add(arena.allocateFrom(JAVA_LONG, value), "i64 " + value);
+    return add(arena.allocateFrom(JAVA_LONG, value), Kind.I64);
   }
 
   /** A {@code float} parameter. */
   public KernelArgs f32(float value) {
-    return add(arena.allocateFrom(JAVA_FLOAT, value), "f32 " + value);
+    return add(arena.allocateFrom(JAVA_FLOAT, value), Kind.F32);
   }
 
-  private KernelArgs add(MemorySegment slot, String what) {
+  private KernelArgs add(MemorySegment slot, Kind kind) {
     slots.add(slot);
-    description.append(description.isEmpty() ? "" : ", ").append(what);
+    kinds.add(kind);
     pointers = null;
     return this;
   }
@@ -99,6 +109,18 @@ public final class KernelArgs {
   /** E.g. {@code [ptr 0x7f0000000000, i32 1024]}, for messages. */
   @Override
   public String toString() {
-    return "[" + description + "]";
+    StringBuilder b = new StringBuilder("[");
+    for (int i = 0; i < slots.size(); i++) {
+      MemorySegment slot = slots.get(i);
+      b.append(i == 0 ? "" : ", ")
+          .append(
+              switch (kinds.get(i)) {
+                case PTR -> "ptr " + CudaDriver.hex(slot.get(JAVA_LONG, 0));
+                case I32 -> "i32 " + slot.get(JAVA_INT, 0);
+                case I64 -> "i64 " + slot.get(JAVA_LONG, 0);
+                case F32 -> "f32 " + slot.get(JAVA_FLOAT, 0);
+              });
+    }
+    return b.append("]").toString();
   }
 }
