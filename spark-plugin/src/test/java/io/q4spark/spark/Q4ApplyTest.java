@@ -22,6 +22,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.apache.spark.SparkException;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.ml.linalg.Vectors;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -37,8 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@link Q4#apply} on local[2] against the kernels run outside Spark: an fp16 stack against the
  * scalar reference within the golden tolerances, an fp32 layer against the same kernel within 1e-5;
- * null rows, bad rows in both modes, wrong column types and unknown models with their messages; one
- * broadcast and one materialisation across jobs.
+ * Spark ML vectors (dense and sparse) against arrays; null rows, bad rows in both modes, wrong
+ * column types and unknown models with their messages; one broadcast and one materialisation across
+ * jobs.
  */
 class Q4ApplyTest {
   private static final long SEED = 20261124;
@@ -229,6 +233,78 @@ class Q4ApplyTest {
     }
   }
 
+  private static final StructType VECTORS =
+      new StructType()
+          .add("id", DataTypes.IntegerType, false)
+          .add("features", SQLDataTypes.VectorType(), true);
+
+  /** Rows as Spark ML vectors: every third one sparse (its zeros left out), the others dense. */
+  private static Dataset<Row> vectorFrame(List<float[]> rows) {
+    List<Row> list = new ArrayList<>();
+    for (int i = 0; i < rows.size(); i++) {
+      float[] v = rows.get(i);
+      Vector features = null;
+      if (v != null) {
+        double[] d = new double[v.length];
+        for (int j = 0; j < v.length; j++) {
+          d[j] = v[j];
+        }
+        features = i % 3 == 0 ? Vectors.dense(d).toSparse() : Vectors.dense(d);
+      }
+      list.add(RowFactory.create(i, features));
+    }
+    return spark.createDataFrame(list, VECTORS);
+  }
+
+  @Test
+  void vectorInputGivesTheSameOutputsAsArrays() {
+    // Half the features zero, so the sparse rows really are sparse.
+    List<float[]> rows = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      float[] v = data[i].clone();
+      for (int j = i % 2; j < K; j += 2) {
+        v[j] = 0f;
+      }
+      rows.add(i == 7 ? null : v);
+    }
+    Map<Integer, float[]> fromArrays =
+        outputs(Q4.apply(frame(rows, FLOATS, false).repartition(2), "fp32", "features", "out"));
+    Map<Integer, float[]> fromVectors =
+        outputs(Q4.apply(vectorFrame(rows).repartition(2), "fp32", "features", "out"));
+    assertEquals(200, fromVectors.size());
+    assertNull(fromVectors.get(7));
+    for (int i = 0; i < 200; i++) {
+      if (i != 7) {
+        assertEquals(List.of(box(fromArrays.get(i))), List.of(box(fromVectors.get(i))), "row " + i);
+      }
+    }
+  }
+
+  @Test
+  void aVectorOfTheWrongSizeIsABadRow() {
+    List<float[]> rows = new ArrayList<>(List.of(data).subList(0, 10));
+    rows.set(4, new float[] {1f, 0f, 2f});
+    rows.set(6, new float[] {1f, 0f, 2f, 5f});
+    SparkException e =
+        assertThrows(
+            SparkException.class,
+            () ->
+                Q4.apply(vectorFrame(rows).coalesce(1), "mlp", "features", "out").collectAsList());
+    assertTrue(
+        e.getMessage()
+            .contains(
+                "Q4.apply(model 'mlp', column 'features'): row 4 of partition 0 is a dense vector"
+                    + " of size 3, expected K=64"),
+        e.getMessage());
+    spark.conf().set("spark.q4.onBadRow", "null");
+    Map<Integer, float[]> got =
+        outputs(Q4.apply(vectorFrame(rows).coalesce(1), "mlp", "features", "out"));
+    assertEquals(10, got.size());
+    assertNull(got.get(4));
+    assertNull(got.get(6), "row 6 is a sparse vector of size 4");
+    assertNotNull(got.get(5));
+  }
+
   @Test
   void nullRowsGiveNullAndTheRestIsKept() {
     List<float[]> rows = new ArrayList<>();
@@ -345,7 +421,7 @@ class Q4ApplyTest {
         assertThrows(IllegalArgumentException.class, () -> Q4.apply(df, "mlp", "features", "out"));
     assertEquals(
         "Q4.apply(model 'mlp', column 'features'): column 'features' has type string, expected"
-            + " array<float> or array<double>",
+            + " array<float>, array<double> or vector (Spark ML)",
         e.getMessage());
     e =
         assertThrows(

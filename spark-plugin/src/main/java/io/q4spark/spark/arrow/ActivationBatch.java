@@ -117,6 +117,20 @@ public final class ActivationBatch implements AutoCloseable {
     vector.setNotNull(rows++);
   }
 
+  /**
+   * Appends a sparse row: zeros except {@code values[i]} (rounded to float) at {@code indices[i]},
+   * each index in [0, K).
+   */
+  public void appendSparse(ArrayData indices, ArrayData values) {
+    long dest = rowAddress();
+    Platform.setMemory(dest, (byte) 0, (long) k * Float.BYTES);
+    for (int i = 0; i < values.numElements(); i++) {
+      Platform.putFloat(
+          null, dest + (long) indices.getInt(i) * Float.BYTES, (float) values.getDouble(i));
+    }
+    vector.setNotNull(rows++);
+  }
+
   private long rowAddress() {
     if (rows == capacity) {
       throw new IllegalStateException("the batch is full: " + capacity + " rows");

@@ -14,7 +14,6 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
-import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.unsafe.Platform;
 
 /**
@@ -126,15 +125,11 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
       long index = rowIndex++;
       int s = -1;
       if (!row.isNullAt(ordinal)) {
-        ArrayData a = row.getArray(ordinal);
-        String bad = plan.input().problem(a, k);
+        Object value = plan.input().get(row);
+        String bad = plan.input().problem(value, k);
         if (bad == null) {
           s = batch.rows();
-          if (plan.input().doubles()) {
-            batch.appendDoubles(a);
-          } else {
-            batch.appendFloats(a);
-          }
+          plan.input().append(value, batch);
         } else if (plan.onBadRow() == BadRowPolicy.FAIL) {
           throw new IllegalArgumentException(
               plan.where()

@@ -19,9 +19,7 @@ import org.apache.spark.sql.catalyst.expressions.SortOrder;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.catalyst.plans.physical.Partitioning;
 import org.apache.spark.sql.execution.SparkPlan;
-import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DataTypes;
 import scala.collection.immutable.IndexedSeq;
 import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
@@ -127,16 +125,11 @@ public final class Q4BatchEvalExec extends SparkPlan {
       throw new IllegalStateException(
           call() + ": the input " + input + " is not among the child's columns " + in);
     }
-    ArrayType type = (ArrayType) input.dataType();
     BatchPlan plan =
         new BatchPlan(
             Q4LinearFunction.NAME + "(model '" + model.name() + "', " + input.name() + ")",
             model,
-            new InputColumn(
-                input.name(),
-                ordinal,
-                type.elementType().equals(DataTypes.DoubleType),
-                type.containsNull()),
+            InputColumn.of(input.name(), ordinal, input.dataType()),
             batchRows,
             onBadRow,
             OutputFormat.FLOAT);

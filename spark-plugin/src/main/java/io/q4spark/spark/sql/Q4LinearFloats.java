@@ -1,7 +1,7 @@
 package io.q4spark.spark.sql;
 
+import io.q4spark.spark.arrow.InputColumn;
 import org.apache.spark.sql.catalyst.util.ArrayData;
-import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.unsafe.types.UTF8String;
 
@@ -9,20 +9,15 @@ import org.apache.spark.unsafe.types.UTF8String;
 public final class Q4LinearFloats extends Q4LinearScalar {
   private static final long serialVersionUID = 1L;
 
-  Q4LinearFloats(String name, DataType modelType, ArrayType featuresType) {
+  Q4LinearFloats(String name, DataType modelType, DataType featuresType) {
     super(name, modelType, featuresType);
-  }
-
-  @Override
-  public boolean doubles() {
-    return false;
   }
 
   /**
    * The magic method Spark calls for each row (arguments may be null: Spark does not propagate
-   * nulls for V2 functions).
+   * nulls for V2 functions). Elements are checked for nulls, whatever the array type says.
    */
   public static ArrayData invoke(UTF8String model, ArrayData features) {
-    return Q4LinearRows.apply(model, features, false, true);
+    return Q4LinearRows.apply(model, features, InputColumn.Kind.FLOATS, true);
   }
 }

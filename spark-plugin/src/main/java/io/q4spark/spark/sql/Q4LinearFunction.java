@@ -3,22 +3,21 @@ package io.q4spark.spark.sql;
 import io.q4spark.spark.arrow.InputColumn;
 import org.apache.spark.sql.connector.catalog.functions.BoundFunction;
 import org.apache.spark.sql.connector.catalog.functions.UnboundFunction;
-import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StringType;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 /**
  * {@code q4_linear(model, features)}: the registered model {@code model} (a string, normally a
- * literal) applied to {@code features} ({@code array<float>} or {@code array<double>} of the
- * model's K values), giving {@code array<float>} of its N outputs; null for a null input.
+ * literal) applied to {@code features} ({@code array<float>}, {@code array<double>} or a Spark ML
+ * {@code vector} of the model's K values), giving {@code array<float>} of its N outputs; null for a
+ * null input.
  *
  * <p>Binding checks the argument types and returns the variant for the features' element type,
  * whose static {@code invoke} Spark calls without boxing ({@link Q4LinearFloats}, {@link
- * Q4LinearDoubles}). The same function is reached as {@code q4_linear} (through {@link
- * Q4SqlExtensions}) and as {@code q4.linear} (through {@link Q4FunctionCatalog}).
+ * Q4LinearDoubles}, {@link Q4LinearVectors}). The same function is reached as {@code q4_linear}
+ * (through {@link Q4SqlExtensions}) and as {@code q4.linear} (through {@link Q4FunctionCatalog}).
  */
 public final class Q4LinearFunction implements UnboundFunction {
   private static final long serialVersionUID = 1L;
@@ -46,8 +45,8 @@ public final class Q4LinearFunction implements UnboundFunction {
   @Override
   public String description() {
     return name
-        + "(model, features): the registered q4spark model applied to features (array<float> or"
-        + " array<double> of its K inputs), giving array<float> of its N outputs; null for a null"
+        + "(model, features): the registered q4spark model applied to features (array<float>,"
+        + " array<double> or vector of its K inputs), giving array<float> of its N outputs; null for a null"
         + " input";
   }
 
@@ -75,13 +74,13 @@ public final class Q4LinearFunction implements UnboundFunction {
               + ", expected string (a registered model's name)");
     }
     DataType features = args[1].dataType();
-    if (features instanceof ArrayType a) {
-      if (a.elementType().equals(DataTypes.FloatType)) {
-        return new Q4LinearFloats(name, model, a);
-      }
-      if (a.elementType().equals(DataTypes.DoubleType)) {
-        return new Q4LinearDoubles(name, model, a);
-      }
+    InputColumn.Kind kind = InputColumn.kindOf(features);
+    if (kind != null) {
+      return switch (kind) {
+        case FLOATS -> new Q4LinearFloats(name, model, features);
+        case DOUBLES -> new Q4LinearDoubles(name, model, features);
+        case VECTOR -> new Q4LinearVectors(name, model, features);
+      };
     }
     throw new UnsupportedOperationException(
         name

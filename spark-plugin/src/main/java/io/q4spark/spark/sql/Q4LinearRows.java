@@ -40,7 +40,7 @@ final class Q4LinearRows {
    *     model (naming the registered ones)
    */
   static ArrayData apply(
-      UTF8String model, ArrayData features, boolean doubles, boolean containsNull) {
+      UTF8String model, Object features, InputColumn.Kind kind, boolean containsNull) {
     if (model == null || features == null) {
       return null;
     }
@@ -65,7 +65,7 @@ final class Q4LinearRows {
           policy(SQLConf.get().getConfString(Q4Conf.ON_BAD_ROW.key(), null), executor);
       LoadedModel m = executor.models().acquire(executor.lookupModel(name));
       try {
-        return compute(executor, m, name, policy, features, doubles, containsNull);
+        return compute(executor, m, name, policy, features, kind, containsNull);
       } finally {
         m.release();
       }
@@ -76,7 +76,7 @@ final class Q4LinearRows {
       TASK.set(t);
     }
     Resolved r = t.resolve(model);
-    return compute(executor, r.model, r.name, t.policy, features, doubles, containsNull);
+    return compute(executor, r.model, r.name, t.policy, features, kind, containsNull);
   }
 
   private static BadRowPolicy policy(String value, Q4Executor executor) {
@@ -90,11 +90,12 @@ final class Q4LinearRows {
       LoadedModel model,
       String name,
       BadRowPolicy policy,
-      ArrayData features,
-      boolean doubles,
+      Object features,
+      InputColumn.Kind kind,
       boolean containsNull) {
     int k = model.k();
-    String bad = new InputColumn(name, 0, doubles, containsNull).problem(features, k);
+    InputColumn column = new InputColumn(name, 0, kind, containsNull);
+    String bad = column.problem(features, k);
     if (bad != null) {
       if (policy == BadRowPolicy.NULL) {
         return null;
@@ -109,15 +110,7 @@ final class Q4LinearRows {
               + Q4Conf.ON_BAD_ROW.key()
               + "=null to give such rows a null output");
     }
-    float[] x;
-    if (doubles) {
-      x = new float[k];
-      for (int i = 0; i < k; i++) {
-        x[i] = (float) features.getDouble(i);
-      }
-    } else {
-      x = features.toFloatArray();
-    }
+    float[] x = column.toFloats(features, k);
     float[][] out = new float[1][];
     long start = System.nanoTime();
     executor.withDevice(() -> out[0] = model.forward(x, 1));

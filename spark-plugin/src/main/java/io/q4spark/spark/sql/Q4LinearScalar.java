@@ -1,5 +1,7 @@
 package io.q4spark.spark.sql;
 
+import io.q4spark.spark.arrow.InputColumn;
+import java.util.Locale;
 import java.util.Objects;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.util.ArrayData;
@@ -10,14 +12,14 @@ import org.apache.spark.sql.types.DataTypes;
 
 /**
  * {@code q4_linear} bound to its argument types. Each subclass declares the magic method {@code
- * public static ArrayData invoke(UTF8String model, ArrayData features)}: Spark finds it by the
- * declared {@link #inputTypes} and calls it from generated code ({@code StaticInvoke}), with
- * Spark's internal values and no boxing. A call in a projection is usually lifted into the batched
- * operator instead ({@link Q4BatchEvalStrategy}); what remains runs row by row ({@link
- * Q4LinearRows}).
+ * public static ArrayData invoke(UTF8String model, F features)} ({@code F} is {@code ArrayData} for
+ * arrays, {@code InternalRow} for vectors): Spark finds it by the declared {@link #inputTypes} and
+ * calls it from generated code ({@code StaticInvoke}), with Spark's internal values and no boxing.
+ * A call in a projection is usually lifted into the batched operator instead ({@link
+ * Q4BatchEvalStrategy}); what remains runs row by row ({@link Q4LinearRows}).
  */
 public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
-    permits Q4LinearFloats, Q4LinearDoubles {
+    permits Q4LinearFloats, Q4LinearDoubles, Q4LinearVectors {
   private static final long serialVersionUID = 1L;
 
   /** The result type: N outputs, never a null element. */
@@ -25,20 +27,21 @@ public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
 
   private final String name;
   private final DataType modelType;
-  private final ArrayType featuresType;
+  private final DataType featuresType;
+  private final InputColumn.Kind kind;
+  private final boolean containsNull;
 
-  Q4LinearScalar(String name, DataType modelType, ArrayType featuresType) {
+  Q4LinearScalar(String name, DataType modelType, DataType featuresType) {
     this.name = name;
     this.modelType = modelType;
     this.featuresType = featuresType;
+    this.kind = InputColumn.kindOf(featuresType);
+    this.containsNull = featuresType instanceof ArrayType a && a.containsNull();
   }
 
-  /** Whether the features are {@code array<double>} (rounded to float on the way in). */
-  public abstract boolean doubles();
-
-  /** The features' type as bound (whether it admits null elements decides the per-row check). */
-  public ArrayType featuresType() {
-    return featuresType;
+  /** How the features are stored; a subclass per kind. */
+  public InputColumn.Kind kind() {
+    return kind;
   }
 
   @Override
@@ -59,7 +62,7 @@ public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
 
   @Override
   public String canonicalName() {
-    return "q4spark." + Q4LinearFunction.NAME + (doubles() ? "(double)" : "(float)");
+    return "q4spark." + Q4LinearFunction.NAME + "(" + kind.name().toLowerCase(Locale.ROOT) + ")";
   }
 
   /** Equal for equal bindings, so Spark sees two calls of the same arguments as one expression. */
@@ -82,8 +85,8 @@ public abstract sealed class Q4LinearScalar implements ScalarFunction<ArrayData>
   public ArrayData produceResult(InternalRow input) {
     return Q4LinearRows.apply(
         input.isNullAt(0) ? null : input.getUTF8String(0),
-        input.isNullAt(1) ? null : input.getArray(1),
-        doubles(),
-        featuresType.containsNull());
+        input.isNullAt(1) ? null : new InputColumn(name, 1, kind, containsNull).get(input),
+        kind,
+        containsNull);
   }
 }

@@ -27,6 +27,7 @@ import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
@@ -339,6 +340,33 @@ class Q4SqlTest {
   }
 
   @Test
+  void vectorFeaturesGiveTheSameOutputsBatchedAndRowAtATime() {
+    spark
+        .table("t")
+        .select(
+            functions.col("id"),
+            org.apache.spark.ml.functions.array_to_vector(functions.col("features")).as("v"))
+        .createOrReplaceTempView("tv");
+    Map<Integer, float[]> floats =
+        outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1);
+    Dataset<Row> lifted = spark.sql("SELECT id, q4_linear('mlp', v) FROM tv");
+    assertTrue(lifted.queryExecution().executedPlan().toString().contains("Q4BatchEval"));
+    assertSameKernel(floats, outputs(lifted, 1));
+    // Not lifted (a filter): the vector variant's static invoke, one row per call.
+    float want = floats.get(11)[0];
+    List<Integer> ids =
+        spark
+            .sql(
+                "SELECT id FROM tv WHERE abs(q4_linear('mlp', v)[0] - ("
+                    + want
+                    + ")) <= "
+                    + (ATOL + RTOL * Math.abs(want)))
+            .as(Encoders.INT())
+            .collectAsList();
+    assertTrue(ids.contains(11), "ids " + ids);
+  }
+
+  @Test
   void rowAtATimeOutsideAProjectionGivesTheSameOutputs() {
     // A call in a filter is not lifted: it runs through the static invoke, one row per call
     // (M = 1), so it is held to the golden tolerance against the batched projection.
@@ -466,8 +494,8 @@ class Q4SqlTest {
           e.getMessage()
               .contains(
                   name
-                      + ": argument 2 (features) has type string, expected array<float> or"
-                      + " array<double>"),
+                      + ": argument 2 (features) has type string, expected array<float>,"
+                      + " array<double> or vector (Spark ML)"),
           e.getMessage());
       e =
           assertThrows(
