@@ -3,7 +3,6 @@ package io.q4spark.spark;
 import io.q4spark.spark.arrow.BatchPlan;
 import io.q4spark.spark.arrow.InputColumn;
 import io.q4spark.spark.arrow.ModelPartitionFunction;
-import io.q4spark.spark.conf.OutputFormat;
 import io.q4spark.spark.conf.Q4Conf;
 import io.q4spark.spark.conf.Q4Settings;
 import io.q4spark.spark.model.ModelHandle;
@@ -14,7 +13,6 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import scala.jdk.javaapi.CollectionConverters;
 
@@ -67,10 +65,7 @@ public final class Q4 {
             settings.batchRows(),
             settings.onBadRow(),
             settings.outputFormat());
-    DataType outType =
-        settings.outputFormat() == OutputFormat.FP16
-            ? DataTypes.BinaryType
-            : DataTypes.createArrayType(DataTypes.FloatType, false);
+    DataType outType = settings.outputFormat().sparkType();
     RDD<InternalRow> rows = classic.queryExecution().toRdd();
     RDD<InternalRow> out =
         rows.toJavaRDD().mapPartitionsWithIndex(new ModelPartitionFunction(plan), true).rdd();
