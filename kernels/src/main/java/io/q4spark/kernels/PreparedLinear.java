@@ -1,5 +1,8 @@
 package io.q4spark.kernels;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * A layer's weights in one kernel's layout, ready to run. Callers go through {@link Q4Linear},
  * which checks the arguments; implementations only assert them.
@@ -20,6 +23,30 @@ public interface PreparedLinear extends AutoCloseable {
    * @param out receives {@code rows * N} values of the output dtype, row-major
    */
   void apply(float[] x, int rows, float[] bias, float[] out);
+
+  /**
+   * As {@link #apply(float[], int, float[], float[])}, reading the rows from native memory (an
+   * Arrow buffer): {@code x} holds {@code rows * K} fp32 values, not yet rounded to the activation
+   * dtype (the kernel rounds them as {@link Q4Linear} does for arrays). Kernels that read native
+   * memory directly override this ({@link #readsNativeMemory}); the default copies the rows onto
+   * the heap once.
+   */
+  default void apply(MemorySegment x, int rows, float[] bias, float[] out) {
+    float[] heap = new float[Math.multiplyExact(rows, config().k())];
+    MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, 0, heap, 0, heap.length);
+    DType act = config().actType();
+    if (act != DType.F32) {
+      for (int i = 0; i < heap.length; i++) {
+        heap[i] = act.round(heap[i]);
+      }
+    }
+    apply(heap, rows, bias, out);
+  }
+
+  /** Whether {@link #apply(MemorySegment, int, float[], float[])} reads native memory in place. */
+  default boolean readsNativeMemory() {
+    return false;
+  }
 
   /** Frees what the kernel holds outside the Java heap; a no-op for heap-only kernels. */
   @Override

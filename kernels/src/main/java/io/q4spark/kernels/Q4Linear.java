@@ -1,5 +1,7 @@
 package io.q4spark.kernels;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * A quantized linear layer ready to run: selection done once, weights repacked once, every call
  * checked here (the facade checks, the kernel computes). Activations are rounded to the layer's
@@ -83,6 +85,47 @@ public final class Q4Linear implements AutoCloseable {
       return;
     }
     prepared.apply(roundTo(c.actType(), x), rows, bias, out);
+  }
+
+  /**
+   * As {@link #apply(float[], int, float[])}, reading the rows from native memory (an Arrow
+   * buffer): {@code rows * K} fp32 values at {@code x}, rounded to the activation dtype by the
+   * kernel. Native and GPU kernels read the memory in place ({@link #readsNativeMemory}); the Java
+   * kernels take one copy onto the heap.
+   */
+  public void apply(MemorySegment x, int rows, float[] out) {
+    LinearLayerConfig c = config();
+    if (rows < 0) {
+      throw new IllegalArgumentException("layer " + c.layer() + ": rows must be >= 0, was " + rows);
+    }
+    long expected = 4L * rows * c.k();
+    if (x.byteSize() < expected) {
+      throw new IllegalArgumentException(
+          "layer "
+              + c.layer()
+              + ": the activations' memory holds "
+              + x.byteSize()
+              + " bytes, expected at least 4 * rows * K = "
+              + expected);
+    }
+    if (out.length < (long) rows * c.n()) {
+      throw new IllegalArgumentException(
+          "layer "
+              + c.layer()
+              + ": output buffer holds "
+              + out.length
+              + " values, expected at least rows * N = "
+              + (long) rows * c.n());
+    }
+    if (rows == 0) {
+      return;
+    }
+    prepared.apply(x, rows, bias, out);
+  }
+
+  /** Whether {@link #apply(MemorySegment, int, float[])} reads native memory without a copy. */
+  public boolean readsNativeMemory() {
+    return prepared.readsNativeMemory();
   }
 
   /**

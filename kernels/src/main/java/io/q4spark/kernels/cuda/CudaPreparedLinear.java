@@ -20,11 +20,12 @@ import java.util.List;
  * dtype Spark's float arrays and Arrow buffers hold) and results come back as fp32; the conversions
  * run on the device.
  *
- * <p>Two entry points: {@link #apply(float[], int, float[], float[])} for Java arrays, and {@link
- * #apply(MemorySegment, int, MemorySegment)} for off-heap rows (an Arrow buffer's memory), copied
- * to the device straight from their address. Calls on one prepared layer are serialised; device
- * out-of-memory surfaces as {@link CudaOutOfMemoryException} with the sizes, after which the caller
- * may retry with fewer rows.
+ * <p>Entry points: {@link #apply(float[], int, float[], float[])} for Java arrays, {@link
+ * #apply(MemorySegment, int, float[], float[])} for off-heap rows (an Arrow buffer's memory: staged
+ * by native copies, chunked and overlapped like arrays) and {@link #apply(MemorySegment, int,
+ * MemorySegment)} from native memory to native memory, copied straight from and to their addresses.
+ * Calls on one prepared layer are serialised; device out-of-memory surfaces as {@link
+ * CudaOutOfMemoryException} with the sizes, after which the caller may retry with fewer rows.
  */
 abstract class CudaPreparedLinear implements PreparedLinear {
   /** Threads per block of the element-wise kernels (conversions, reductions). */
@@ -156,6 +157,41 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   @Override
   public synchronized void apply(float[] x, int rows, float[] bias, float[] out) {
+    int k = config.k();
+    apply(
+        (r0, m, host) -> MemorySegment.copy(x, r0 * k, host, JAVA_FLOAT, 0, m * k),
+        rows,
+        bias,
+        out);
+  }
+
+  /**
+   * Rows read from native memory (an Arrow buffer): each chunk is copied from there into pinned
+   * staging by a native memory copy and on to the device, never through the Java heap; fp32 values
+   * that the device rounds to the activation dtype.
+   */
+  @Override
+  public synchronized void apply(MemorySegment x, int rows, float[] bias, float[] out) {
+    long rowBytes = 4L * config.k();
+    apply(
+        (r0, m, host) -> MemorySegment.copy(x, r0 * rowBytes, host, 0, m * rowBytes),
+        rows,
+        bias,
+        out);
+  }
+
+  @Override
+  public boolean readsNativeMemory() {
+    return true;
+  }
+
+  /** Copies rows [r0, r0 + m) of a call's input into pinned staging. */
+  @FunctionalInterface
+  private interface RowSource {
+    void stage(int r0, int m, MemorySegment host);
+  }
+
+  private void apply(RowSource x, int rows, float[] bias, float[] out) {
     checkOpen();
     device.makeCurrent();
     long biasAt = biasAddress(bias);
@@ -194,11 +230,10 @@ abstract class CudaPreparedLinear implements PreparedLinear {
   }
 
   /** Stages rows [r0, r0 + m) of {@code x} in {@code host} and queues copy, layer, copy back. */
-  private void runChunk(float[] x, int r0, int m, long bias, MemorySegment host) {
-    int k = config.k();
-    long xBytes = 4L * m * k;
+  private void runChunk(RowSource x, int r0, int m, long bias, MemorySegment host) {
+    long xBytes = 4L * m * config.k();
     long yBytes = 4L * m * config.n();
-    MemorySegment.copy(x, r0 * k, host, JAVA_FLOAT, 0, m * k);
+    x.stage(r0, m, host);
     DeviceBuffer dx = scratch("x", xBytes);
     DeviceBuffer dy = scratch("y", yBytes);
     dx.copyFrom(host.asSlice(0, xBytes), 0, stream());
@@ -233,7 +268,8 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   /**
    * {@code out = layer(x)} for {@code rows} fp32 rows in native memory (for example an Arrow
-   * buffer), without a Java-heap copy; {@code out} receives {@code rows * N} fp32 values.
+   * buffer), copied to the device straight from their address (one synchronous copy each way, no
+   * staging); {@code out} receives {@code rows * N} fp32 values.
    */
   public synchronized void apply(MemorySegment x, int rows, MemorySegment out) {
     apply(x, rows, null, out);

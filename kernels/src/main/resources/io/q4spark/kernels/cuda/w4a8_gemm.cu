@@ -66,7 +66,9 @@ __device__ __forceinline__ void quantize(const float* __restrict__ x, s8* __rest
   const int m = blockIdx.x;
   const size_t row = (size_t)m * K;
   float mx = 0.f;
-  for (int k = threadIdx.x; k < K; k += blockDim.x) mx = absmax_step(mx, x[row + k]);
+  // Activations arrive as fp32 not yet rounded to the activation dtype (an Arrow buffer's values):
+  // round each on read, as the reference rounds them before quantizing (a no-op on rounded values).
+  for (int k = threadIdx.x; k < K; k += blockDim.x) mx = absmax_step(mx, round_act<KIND>(x[row + k]));
   for (int o = 16; o > 0; o >>= 1) mx = absmax_step(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
   if ((threadIdx.x & 31) == 0) warpMax[threadIdx.x >> 5] = mx;
   __syncthreads();
@@ -88,7 +90,7 @@ __device__ __forceinline__ void quantize(const float* __restrict__ x, s8* __rest
     for (int k = g * G + lane; k < (g + 1) * G && k < Kp; k += 32) {
       int c = 0;
       if (k < K) {
-        const float r = rintf(x[row + k] / scale);
+        const float r = rintf(round_act<KIND>(x[row + k]) / scale);
         c = (int)fmaxf(-128.f, fminf(127.f, r));  // NaN -> 0, as Java's (byte) cast
         if (r != r) c = 0;
       }

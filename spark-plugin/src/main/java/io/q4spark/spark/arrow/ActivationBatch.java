@@ -1,5 +1,6 @@
 package io.q4spark.spark.arrow;
 
+import java.lang.foreign.MemorySegment;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.Float4Vector;
 import org.apache.arrow.vector.complex.FixedSizeListVector;
@@ -19,8 +20,8 @@ import org.apache.spark.unsafe.Platform;
  * </pre>
  *
  * Rows are appended straight from Spark's {@code UnsafeArrayData} (one memory copy per row for
- * {@code array<float>}); native and GPU backends read {@link #dataAddress()}, the Java kernels take
- * the batch in one bulk copy ({@link #copyTo}).
+ * {@code array<float>}); GPU kernels read the batch as native memory ({@link #segment()}) and copy
+ * it to the device from there, the Java kernels take it in one bulk copy ({@link #copyTo}).
  */
 public final class ActivationBatch implements AutoCloseable {
   private final BufferAllocator allocator;
@@ -136,6 +137,11 @@ public final class ActivationBatch implements AutoCloseable {
       throw new IllegalStateException("the batch is full: " + capacity + " rows");
     }
     return dataAddress() + (long) rows * k * Float.BYTES;
+  }
+
+  /** The rows' values in place: {@code rows * K} fp32 values from {@link #dataAddress()}. */
+  public MemorySegment segment() {
+    return MemorySegment.ofAddress(dataAddress()).reinterpret((long) rows * k * Float.BYTES);
   }
 
   /** Copies the rows' values into {@code x[0, rows * K)}. */

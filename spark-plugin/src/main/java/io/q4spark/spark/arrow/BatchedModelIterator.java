@@ -153,12 +153,18 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
       return;
     }
     batch.seal();
-    if (x == null || x.length != m * k) {
-      x = new float[m * k];
-    }
-    batch.copyTo(x);
     long start = System.nanoTime();
-    device.accept(() -> out = model.forward(x, m));
+    if (model.readsNativeMemory()) {
+      // GPU: the batch goes to the device from Arrow memory, never through the Java heap.
+      device.accept(() -> out = model.forward(batch.segment(), m));
+    } else {
+      // Java kernels: one bulk copy into an array reused across batches.
+      if (x == null || x.length != m * k) {
+        x = new float[m * k];
+      }
+      batch.copyTo(x);
+      device.accept(() -> out = model.forward(x, m));
+    }
     metrics.batch(m, System.nanoTime() - start);
   }
 

@@ -2,6 +2,7 @@ package io.q4spark.spark.model;
 
 import io.q4spark.kernels.KernelOptions;
 import io.q4spark.kernels.Q4Linear;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -69,6 +70,30 @@ public final class LoadedModel {
       activations.get(i).apply(h, h.length);
     }
     return h;
+  }
+
+  /**
+   * As {@link #forward(float[], int)}, reading the rows from native memory (an Arrow batch): the
+   * first layer takes them in place where its kernel reads native memory (CUDA), else after one
+   * copy onto the heap.
+   *
+   * @param x {@code rows * K} fp32 values, row-major
+   */
+  public float[] forward(MemorySegment x, int rows) {
+    Q4Linear first = layers.getFirst();
+    float[] h = new float[Math.multiplyExact(rows, first.config().n())];
+    first.apply(x, rows, h);
+    activations.getFirst().apply(h, h.length);
+    for (int i = 1; i < layers.size(); i++) {
+      h = layers.get(i).apply(h, rows);
+      activations.get(i).apply(h, h.length);
+    }
+    return h;
+  }
+
+  /** Whether {@link #forward(MemorySegment, int)} reads the rows in place (a GPU first layer). */
+  public boolean readsNativeMemory() {
+    return layers.getFirst().readsNativeMemory();
   }
 
   /** Takes a use; false when the model was already retired (the caller loads it again). */
