@@ -9,6 +9,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.apache.spark.SparkFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,10 +27,10 @@ public final class ModelCache implements AutoCloseable {
   /** The caches of this JVM, so the driver can evict at once in local mode. */
   private static final Set<ModelCache> LOCAL = new CopyOnWriteArraySet<>();
 
-  private final KernelOptions options;
+  private final Supplier<KernelOptions> options;
   private final Map<Long, LoadedModel> models = new ConcurrentHashMap<>();
 
-  public ModelCache(KernelOptions options) {
+  public ModelCache(Supplier<KernelOptions> options) {
     this.options = options;
     LOCAL.add(this);
   }
@@ -64,7 +65,7 @@ public final class ModelCache implements AutoCloseable {
         handle.loadedByExecutors()
             ? ModelCheckpoint.read(handle.name(), checkpointHere(handle), handle.options())
             : ModelCodec.decode(handle.weights().value());
-    LoadedModel m = LoadedModel.prepare(handle.name(), layers, options);
+    LoadedModel m = LoadedModel.prepare(handle.name(), layers, options.get());
     MATERIALIZATIONS.incrementAndGet();
     LOG.info(
         "q4spark: materialised model '{}' (broadcast {}) in {} ms, kernels {}",

@@ -29,7 +29,7 @@ public final class Q4Executor implements AutoCloseable {
   private final String executorId;
   private final Q4Settings settings;
   private final BackendChoice backend;
-  private final KernelOptions kernelOptions;
+  private final KernelWarmup kernels;
   private final Q4Metrics metrics;
   private final Semaphore gpuSlots;
   private final ModelCache models;
@@ -39,16 +39,16 @@ public final class Q4Executor implements AutoCloseable {
       PluginContext context,
       Q4Settings settings,
       BackendChoice backend,
-      KernelOptions kernelOptions,
+      KernelWarmup kernels,
       Q4Metrics metrics) {
     this.context = context;
     this.executorId = context.executorID();
     this.settings = settings;
     this.backend = backend;
-    this.kernelOptions = kernelOptions;
+    this.kernels = kernels;
     this.metrics = metrics;
     this.gpuSlots = new Semaphore(settings.gpuConcurrentTasks(), true);
-    this.models = new ModelCache(kernelOptions);
+    this.models = new ModelCache(kernels::options);
   }
 
   /**
@@ -147,10 +147,11 @@ public final class Q4Executor implements AutoCloseable {
 
   /**
    * The options every layer on this executor is prepared with: the configured ones, on the bound
-   * GPU when the backend is CUDA, with the CUDA kernels denied when it is the CPU.
+   * GPU when the backend is CUDA, with the CUDA kernels denied when it is the CPU. On CUDA this
+   * waits for the kernels' compilation started at init.
    */
   public KernelOptions kernelOptions() {
-    return kernelOptions;
+    return kernels.options();
   }
 
   /**

@@ -55,12 +55,19 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
       throw e;
     }
     LOG.info("q4spark executor {}: {}", ctx.executorID(), backend.reason());
-    KernelOptions options =
+    KernelOptions cpuOptions =
+        settings.kernelOptions().withDisabled(CUDA_KERNELS, "the CPU backend");
+    KernelWarmup kernels =
         backend.chosen() == Backend.CUDA
-            ? settings.kernelOptions().withCudaDevice(ordinal)
-            : settings.kernelOptions().withDisabled(CUDA_KERNELS, "the CPU backend");
+            ? KernelWarmup.start(
+                settings.backend(),
+                ctx.executorID(),
+                settings.kernelOptions().withCudaDevice(ordinal),
+                cpuOptions,
+                () -> CudaPrograms.compileAll(CudaDevice.shared(cudaOptions(ordinal))))
+            : KernelWarmup.ready(cpuOptions);
     Q4Metrics metrics = new Q4Metrics(ctx.metricRegistry(), backend.chosen().configName());
-    executor = new Q4Executor(ctx, settings, backend, options, metrics);
+    executor = new Q4Executor(ctx, settings, backend, kernels, metrics);
     Q4Executor.install(executor);
     sync =
         Executors.newSingleThreadScheduledExecutor(
@@ -98,8 +105,9 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
   }
 
   /**
-   * Chooses the backend and, for CUDA, opens the device and compiles the kernels now, so the first
-   * task does not wait for NVRTC; a failure there is handled as the probe's rejection would be.
+   * Chooses the backend and, for CUDA, opens the device now (a device that cannot be opened is
+   * handled as the probe's rejection would be); the kernels are compiled afterwards, off the init
+   * path ({@link KernelWarmup}).
    */
   static BackendChoice startBackend(Backend requested, String executorId, int ordinal) {
     BackendChoice choice = BackendChoice.choose(requested, executorId, ordinal);
@@ -107,16 +115,19 @@ public final class Q4ExecutorPlugin implements ExecutorPlugin {
       return choice;
     }
     try {
-      CudaDevice device = CudaDevice.shared(CudaOptions.defaults().withDeviceOrdinal(ordinal));
-      long ms = CudaPrograms.compileAll(device);
+      CudaDevice device = CudaDevice.shared(cudaOptions(ordinal));
       return new BackendChoice(
           requested,
           Backend.CUDA,
-          choice.reason() + " on " + device + ", kernels compiled or loaded in " + ms + " ms");
+          choice.reason() + " on " + device + "; compiling the kernels in the background");
     } catch (RuntimeException e) {
-      String why = "the CUDA kernels could not be prepared on device " + ordinal + ": " + e;
+      String why = "CUDA device " + ordinal + " could not be opened: " + e;
       return BackendChoice.choose(requested, executorId, () -> why);
     }
+  }
+
+  private static CudaOptions cudaOptions(int ordinal) {
+    return CudaOptions.defaults().withDeviceOrdinal(ordinal);
   }
 
   @Override
