@@ -2,7 +2,6 @@ package io.q4spark.spark.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.q4spark.kernels.QuantizedLinear;
 import io.q4spark.kernels.format.CompressedTensorsCheckpoint;
 import io.q4spark.kernels.format.GptqCheckpoint;
 import java.io.IOException;
@@ -16,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Consumer;
 
 /**
  * Reads a model's layers from a checkpoint directory on the driver, with the model options:
@@ -52,6 +52,53 @@ public final class ModelCheckpoint {
    *     or consecutive layers whose shapes do not chain
    */
   public static List<ModelLayer> read(String model, Path dir, Map<String, String> options) {
+    List<ModelLayer> layers = new ArrayList<>();
+    visit(model, dir, options, layers::add);
+    checkChain(model, layers);
+    return layers;
+  }
+
+  /**
+   * What the driver learns of a model the executors load themselves: each layer's one-line
+   * description, K and N. Every layer is read and checked as {@link #read} does, but one at a time,
+   * so the driver holds at most one layer's weights however large the model is.
+   *
+   * @throws IllegalArgumentException as {@link #read}
+   */
+  public static Summary inspect(String model, Path dir, Map<String, String> options) {
+    List<String> described = new ArrayList<>();
+    List<int[]> shapes = new ArrayList<>();
+    List<String> names = new ArrayList<>();
+    visit(
+        model,
+        dir,
+        options,
+        l -> {
+          described.add(l.describe());
+          names.add(l.name());
+          shapes.add(new int[] {l.linear().config().k(), l.linear().config().n()});
+        });
+    for (int i = 0; i + 1 < shapes.size(); i++) {
+      if (shapes.get(i)[1] != shapes.get(i + 1)[0]) {
+        throw chainError(
+            model, names.get(i), shapes.get(i)[1], names.get(i + 1), shapes.get(i + 1)[0]);
+      }
+    }
+    return new Summary(described, shapes.getFirst()[0], shapes.getLast()[1]);
+  }
+
+  /**
+   * A model's layers as the driver describes them, without their weights.
+   *
+   * @param described one line per layer ({@link ModelLayer#describe})
+   * @param k the first layer's inputs
+   * @param n the last layer's outputs
+   */
+  public record Summary(List<String> described, int k, int n) {}
+
+  /** Reads the selected layers in order, handing each to {@code sink} before reading the next. */
+  private static void visit(
+      String model, Path dir, Map<String, String> options, Consumer<ModelLayer> sink) {
     for (String key : options.keySet()) {
       if (!OPTIONS.contains(key)) {
         throw new IllegalArgumentException(
@@ -63,27 +110,23 @@ public final class ModelCheckpoint {
           "model '" + model + "': checkpoint directory " + dir + " does not exist");
     }
     String format = detect(model, dir, options.getOrDefault(FORMAT, "auto"));
-    List<QuantizedLinear> linears = new ArrayList<>();
     if (format.equals(GPTQ)) {
       try (GptqCheckpoint c = GptqCheckpoint.open(dir)) {
-        for (String name : select(model, dir, c.layers(), options.get(LAYERS))) {
-          linears.add(c.layer(name));
+        List<String> names = select(model, dir, c.layers(), options.get(LAYERS));
+        List<Activation> activations = activations(model, names.size(), options);
+        for (int i = 0; i < names.size(); i++) {
+          sink.accept(new ModelLayer(c.layer(names.get(i)), activations.get(i)));
         }
       }
     } else {
       try (CompressedTensorsCheckpoint c = CompressedTensorsCheckpoint.open(dir)) {
-        for (String name : select(model, dir, c.layers(), options.get(LAYERS))) {
-          linears.add(c.layer(name));
+        List<String> names = select(model, dir, c.layers(), options.get(LAYERS));
+        List<Activation> activations = activations(model, names.size(), options);
+        for (int i = 0; i < names.size(); i++) {
+          sink.accept(new ModelLayer(c.layer(names.get(i)), activations.get(i)));
         }
       }
     }
-    List<Activation> activations = activations(model, linears.size(), options);
-    List<ModelLayer> layers = new ArrayList<>();
-    for (int i = 0; i < linears.size(); i++) {
-      layers.add(new ModelLayer(linears.get(i), activations.get(i)));
-    }
-    checkChain(model, layers);
-    return layers;
   }
 
   /** Checks that each layer's N is the next layer's K. */
@@ -92,21 +135,27 @@ public final class ModelCheckpoint {
       ModelLayer a = layers.get(i);
       ModelLayer b = layers.get(i + 1);
       if (a.linear().config().n() != b.linear().config().k()) {
-        throw new IllegalArgumentException(
-            "model '"
-                + model
-                + "': layer "
-                + a.name()
-                + " gives N="
-                + a.linear().config().n()
-                + " outputs but the next layer "
-                + b.name()
-                + " takes K="
-                + b.linear().config().k()
-                + " inputs; consecutive layers must chain (the layers option chooses and orders"
-                + " them)");
+        throw chainError(
+            model, a.name(), a.linear().config().n(), b.name(), b.linear().config().k());
       }
     }
+  }
+
+  private static IllegalArgumentException chainError(
+      String model, String a, int aN, String b, int bK) {
+    return new IllegalArgumentException(
+        "model '"
+            + model
+            + "': layer "
+            + a
+            + " gives N="
+            + aN
+            + " outputs but the next layer "
+            + b
+            + " takes K="
+            + bK
+            + " inputs; consecutive layers must chain (the layers option chooses and orders"
+            + " them)");
   }
 
   private static String detect(String model, Path dir, String format) {

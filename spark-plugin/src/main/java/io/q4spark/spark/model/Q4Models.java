@@ -83,20 +83,18 @@ public final class Q4Models {
               + ", but was "
               + load);
     }
-    // Read (memory-mapped) on the driver in both cases: the checkpoint and the options are
-    // checked here, once, and the shapes come from it.
-    List<ModelLayer> layers = ModelCheckpoint.read(name, Path.of(checkpointDir), checkpointOptions);
-    int k = layers.getFirst().linear().config().k();
-    int n = layers.getLast().linear().config().n();
-    List<String> described = layers.stream().map(ModelLayer::describe).toList();
     ModelHandle handle;
     if (LOAD_EXECUTOR.equals(load)) {
+      // Checked here once, a layer at a time (the driver never holds the whole model); the
+      // executors read it again for themselves.
+      ModelCheckpoint.Summary summary =
+          ModelCheckpoint.inspect(name, Path.of(checkpointDir), checkpointOptions);
       handle =
           new ModelHandle(
               name,
-              k,
-              n,
-              described,
+              summary.k(),
+              summary.n(),
+              summary.described(),
               null,
               checkpointDir,
               checkpointOptions,
@@ -105,9 +103,15 @@ public final class Q4Models {
           "q4spark: registered model '{}' from {} ({} layers), loaded by each executor, in {} ms",
           name,
           checkpointDir,
-          layers.size(),
+          summary.described().size(),
           (System.nanoTime() - start) / 1_000_000);
     } else {
+      // Read (memory-mapped) and checked on the driver, then broadcast once.
+      List<ModelLayer> layers =
+          ModelCheckpoint.read(name, Path.of(checkpointDir), checkpointOptions);
+      int k = layers.getFirst().linear().config().k();
+      int n = layers.getLast().linear().config().n();
+      List<String> described = layers.stream().map(ModelLayer::describe).toList();
       ChunkedBytes bytes = ModelCodec.encode(layers, chunkBytes);
       Broadcast<ChunkedBytes> broadcast = JavaSparkContext.fromSparkContext(sc).broadcast(bytes);
       BROADCASTS.incrementAndGet();
