@@ -352,7 +352,8 @@ class Q4SqlTest {
     Dataset<Row> lifted = spark.sql("SELECT id, q4_linear('mlp', v) FROM tv");
     assertTrue(lifted.queryExecution().executedPlan().toString().contains("Q4BatchEval"));
     assertSameKernel(floats, outputs(lifted, 1));
-    // Not lifted (a filter): the vector variant's static invoke, one row per call.
+    // A filter over an in-memory relation: the optimizer evaluates it, one row per call through
+    // the vector variant's static invoke.
     float want = floats.get(11)[0];
     List<Integer> ids =
         spark
@@ -366,24 +367,51 @@ class Q4SqlTest {
     assertTrue(ids.contains(11), "ids " + ids);
   }
 
+  /** Table {@code t} as Parquet (view {@code tp}): a relation the optimizer cannot evaluate. */
+  private static void parquetView() {
+    Path dir = tmp.resolve("t.parquet");
+    if (!java.nio.file.Files.exists(dir)) {
+      spark.table("t").write().parquet(dir.toString());
+    }
+    spark.read().parquet(dir.toString()).createOrReplaceTempView("tp");
+  }
+
   @Test
-  void rowAtATimeOutsideAProjectionGivesTheSameOutputs() {
-    // A call in a filter is not lifted: it runs through the static invoke, one row per call
-    // (M = 1), so it is held to the golden tolerance against the batched projection.
+  void aFilterRunsInBatchesAndKeepsItsOtherConditions() {
+    parquetView();
     float want = outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1).get(7)[0];
     long batches = Q4Executor.current().metrics().batches();
     Dataset<Row> filtered =
         spark.sql(
-            "SELECT id FROM t WHERE abs(q4_linear('mlp', features)[0] - ("
+            "SELECT id FROM tp WHERE id < 100 AND abs(q4_linear('mlp', features)[0] - ("
                 + want
                 + ")) <= "
                 + (ATOL + RTOL * Math.abs(want)));
-    assertTrue(!filtered.queryExecution().executedPlan().toString().contains("Q4BatchEval"));
+    String plan = filtered.queryExecution().executedPlan().toString();
+    assertTrue(plan.contains("Q4BatchEval"), plan);
+    // The condition without a call stays below, pushed into the scan.
+    assertTrue(plan.contains("PushedFilters: [IsNotNull(id), LessThan(id,100)]"), plan);
     List<Integer> ids = filtered.as(Encoders.INT()).collectAsList();
     assertTrue(ids.contains(7), "ids " + ids);
-    // One "batch" of one row per call (the filter may evaluate a call more than once per row).
+    assertTrue(ids.stream().allMatch(i -> i < 100), "ids " + ids);
+    // 100 rows in batches of BATCH_ROWS per file, not a call per row.
     long calls = Q4Executor.current().metrics().batches() - batches;
-    assertTrue(calls >= ROWS, calls + " calls");
+    assertTrue(calls <= 12, calls + " batches");
+  }
+
+  @Test
+  void rowAtATimeInAnAggregateGivesTheSameOutputs() {
+    // A call inside an aggregate is not lifted: it runs through the static invoke, one row per
+    // call (M = 1), so it is held to the golden tolerance against the batched projection.
+    parquetView();
+    float want = outputs(spark.sql("SELECT id, q4_linear('mlp', features) FROM t"), 1).get(7)[0];
+    long batches = Q4Executor.current().metrics().batches();
+    Dataset<Row> max =
+        spark.sql("SELECT max(q4_linear('mlp', features)[0]) FROM tp WHERE id = 7 GROUP BY id");
+    assertTrue(!max.queryExecution().executedPlan().toString().contains("Q4BatchEval"));
+    float got = max.as(Encoders.FLOAT()).collectAsList().getFirst();
+    assertEquals(want, got, ATOL + RTOL * Math.abs(want));
+    assertTrue(Q4Executor.current().metrics().batches() - batches >= 1);
   }
 
   @Test
