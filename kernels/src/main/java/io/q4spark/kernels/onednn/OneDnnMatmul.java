@@ -290,10 +290,17 @@ final class OneDnnMatmul implements AutoCloseable {
    * source (and, for s8 sources, its per-row scales), writing {@code scratch}'s output.
    */
   void run(Scratch scratch, int rows) {
+    run(scratch, rows, shape.int8Source() ? scratch.int8Source : scratch.source);
+  }
+
+  /**
+   * As {@link #run(Scratch, int)}, reading the source rows from {@code source} (f32 sources only:
+   * rows in native memory the caller owns, such as an Arrow buffer).
+   */
+  void run(Scratch scratch, int rows, Pointer source) {
     assert rows > 0 && rows <= MAX_ROWS;
     Primitive p = primitive(rows);
     OpenMp.setNumThreads(threads);
-    Pointer source = shape.int8Source() ? scratch.int8Source : scratch.source;
     try (memory.desc srcDesc = OneDnn.rowMajor(rows, shape.k(), shape.sourceType());
         memory.desc dstDesc = OneDnn.rowMajor(rows, shape.n(), memory.data_type.f32);
         memory src = new memory(srcDesc, OneDnn.cpu(), source);

@@ -10,6 +10,9 @@ import io.q4spark.kernels.PreparedLinear;
 import io.q4spark.kernels.QuantScheme;
 import io.q4spark.kernels.QuantizedLinear;
 import io.q4spark.kernels.ScalarType;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.EnumSet;
 import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
@@ -150,7 +153,6 @@ public final class OneDnnW4A16Kernel implements LinearKernel {
     public void apply(float[] x, int rows, float[] bias, float[] out) {
       int k = config.k();
       int n = config.n();
-      DType outType = config.outType();
       OneDnnMatmul.Scratch scratch = OneDnnMatmul.Scratch.current();
       int chunk = Math.min(rows, OneDnnMatmul.MAX_ROWS);
       FloatPointer src = scratch.source((long) chunk * k);
@@ -160,14 +162,52 @@ public final class OneDnnW4A16Kernel implements LinearKernel {
         src.put(x, m0 * k, m * k);
         matmul.run(scratch, m);
         dst.get(out, m0 * n, m * n);
-        if (bias != null || outType != DType.F32) {
-          for (int r = 0; r < m; r++) {
-            int o = (m0 + r) * n;
-            for (int j = 0; j < n; j++) {
-              float y = outType.round(out[o + j]);
-              out[o + j] = bias == null ? y : outType.round(y + bias[j]);
-            }
-          }
+        epilogue(out, m0, m, bias);
+      }
+    }
+
+    /**
+     * Rows in native memory: oneDNN reads them in place, through a pointer at each chunk's address
+     * (the layer is fp32, so there is nothing to round).
+     */
+    @Override
+    public void apply(MemorySegment x, int rows, float[] bias, float[] out) {
+      int k = config.k();
+      int n = config.n();
+      OneDnnMatmul.Scratch scratch = OneDnnMatmul.Scratch.current();
+      FloatPointer dst = scratch.output((long) Math.min(rows, OneDnnMatmul.MAX_ROWS) * n);
+      for (int m0 = 0; m0 < rows; m0 += OneDnnMatmul.MAX_ROWS) {
+        int m = Math.min(OneDnnMatmul.MAX_ROWS, rows - m0);
+        FloatBuffer rowsHere =
+            x.asSlice(4L * m0 * k, 4L * m * k)
+                .asByteBuffer()
+                .order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+        try (FloatPointer src = new FloatPointer(rowsHere)) {
+          matmul.run(scratch, m, src);
+        }
+        dst.get(out, m0 * n, m * n);
+        epilogue(out, m0, m, bias);
+      }
+    }
+
+    @Override
+    public boolean readsNativeMemory() {
+      return true;
+    }
+
+    /** Rounds rows [m0, m0 + m) of {@code out} to the output dtype, adding the bias. */
+    private void epilogue(float[] out, int m0, int m, float[] bias) {
+      int n = config.n();
+      DType outType = config.outType();
+      if (bias == null && outType == DType.F32) {
+        return;
+      }
+      for (int r = 0; r < m; r++) {
+        int o = (m0 + r) * n;
+        for (int j = 0; j < n; j++) {
+          float y = outType.round(out[o + j]);
+          out[o + j] = bias == null ? y : outType.round(y + bias[j]);
         }
       }
     }
