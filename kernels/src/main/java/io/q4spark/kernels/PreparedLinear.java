@@ -48,6 +48,14 @@ public interface PreparedLinear extends AutoCloseable {
     return false;
   }
 
+  /**
+   * Bytes a call of {@code rows} rows copies to a device and back ({@code [to, from]}): activations
+   * in and outputs out for a GPU kernel, zeros for kernels that run on the host.
+   */
+  default long[] deviceTraffic(int rows) {
+    return new long[2];
+  }
+
   /** Frees what the kernel holds outside the Java heap; a no-op for heap-only kernels. */
   @Override
   default void close() {}

@@ -123,6 +123,11 @@ public final class Q4Linear implements AutoCloseable {
     prepared.apply(x, rows, bias, out);
   }
 
+  /** Bytes a call of {@code rows} rows copies to the GPU and back ({@code [to, from]}). */
+  public long[] deviceTraffic(int rows) {
+    return prepared.deviceTraffic(rows);
+  }
+
   /** Whether {@link #apply(MemorySegment, int, float[])} reads native memory without a copy. */
   public boolean readsNativeMemory() {
     return prepared.readsNativeMemory();

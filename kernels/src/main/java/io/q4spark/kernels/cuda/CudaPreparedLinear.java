@@ -185,6 +185,12 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     return true;
   }
 
+  /** fp32 rows to the device and fp32 outputs back, as every entry point copies them. */
+  @Override
+  public long[] deviceTraffic(int rows) {
+    return new long[] {4L * rows * config.k(), 4L * rows * config.n()};
+  }
+
   /** Copies rows [r0, r0 + m) of a call's input into pinned staging. */
   @FunctionalInterface
   private interface RowSource {

@@ -135,6 +135,8 @@ class CudaKernelsTest {
       MemorySegment out = arena.allocate(JAVA_FLOAT, (long) rows * c.n());
       ((CudaPreparedLinear) p).apply(in, rows, l.bias(), out);
       assertArrayEquals(expected, out.toArray(JAVA_FLOAT));
+      // What the executor's bytesToDevice / bytesFromDevice metrics count per call.
+      assertArrayEquals(new long[] {4L * rows * 512, 4L * rows * 256}, p.deviceTraffic(rows));
     }
   }
 

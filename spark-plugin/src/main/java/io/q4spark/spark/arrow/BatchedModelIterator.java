@@ -165,7 +165,7 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
       batch.copyTo(x);
       device.accept(() -> out = model.forward(x, m));
     }
-    metrics.batch(m, System.nanoTime() - start);
+    metrics.batch(model, m, System.nanoTime() - start);
   }
 
   @Override

@@ -91,6 +91,17 @@ public final class LoadedModel {
     return h;
   }
 
+  /** Bytes a forward pass of {@code rows} rows copies to the GPU and back ({@code [to, from]}). */
+  public long[] deviceTraffic(int rows) {
+    long[] total = new long[2];
+    for (Q4Linear l : layers) {
+      long[] t = l.deviceTraffic(rows);
+      total[0] += t[0];
+      total[1] += t[1];
+    }
+    return total;
+  }
+
   /** Whether {@link #forward(MemorySegment, int)} reads the rows in place (a GPU first layer). */
   public boolean readsNativeMemory() {
     return layers.getFirst().readsNativeMemory();

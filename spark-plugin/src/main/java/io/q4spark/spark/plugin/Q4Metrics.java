@@ -4,6 +4,7 @@ import com.codahale.metrics.Counter;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.Timer;
+import io.q4spark.spark.model.LoadedModel;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -35,17 +36,29 @@ public final class Q4Metrics {
     registry.register("backend", (Gauge<String>) () -> backend);
   }
 
-  /** Records one batch of {@code batchRows} rows that took {@code nanos} in the kernels. */
-  public void batch(int batchRows, long nanos) {
+  private void batch(int batchRows, long nanos) {
     rows.inc(batchRows);
     batches.inc();
     kernelTime.update(nanos, TimeUnit.NANOSECONDS);
   }
 
-  /** Records copies to and from the device. */
-  public void deviceBytes(long to, long from) {
-    bytesToDevice.inc(to);
-    bytesFromDevice.inc(from);
+  /**
+   * Records one batch of {@code batchRows} rows of {@code model} that took {@code nanos} in the
+   * kernels, with the bytes its GPU layers copied to and from the device.
+   */
+  public void batch(LoadedModel model, int batchRows, long nanos) {
+    batch(batchRows, nanos);
+    long[] traffic = model.deviceTraffic(batchRows);
+    bytesToDevice.inc(traffic[0]);
+    bytesFromDevice.inc(traffic[1]);
+  }
+
+  public long bytesToDevice() {
+    return bytesToDevice.getCount();
+  }
+
+  public long bytesFromDevice() {
+    return bytesFromDevice.getCount();
   }
 
   public long rows() {

@@ -114,7 +114,7 @@ final class Q4LinearRows {
     float[][] out = new float[1][];
     long start = System.nanoTime();
     executor.withDevice(() -> out[0] = model.forward(x, 1));
-    executor.metrics().batch(1, System.nanoTime() - start);
+    executor.metrics().batch(model, 1, System.nanoTime() - start);
     return UnsafeArrayData.fromPrimitiveArray(out[0]);
   }
 
