@@ -89,13 +89,8 @@ class Q4ApplyTest {
       }
     }
     spark =
-        SparkSession.builder()
-            .master("local[2]")
-            .appName("Q4ApplyTest")
-            .config("spark.ui.enabled", "false")
-            .config("spark.plugins", Q4SparkPlugin.class.getName())
-            .config("spark.q4.batch.rows", Integer.toString(BATCH_ROWS))
-            .getOrCreate();
+        TestSessions.local(
+            "Q4ApplyTest", Map.of("spark.q4.batch.rows", Integer.toString(BATCH_ROWS)));
     Q4Models.register(
         spark,
         "mlp",

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.q4spark.kernels.DType;
 import io.q4spark.spark.Q4;
-import io.q4spark.spark.Q4SparkPlugin;
+import io.q4spark.spark.TestSessions;
 import io.q4spark.spark.model.Q4Models;
 import io.q4spark.spark.model.TestModels;
 import java.nio.file.Path;
@@ -56,13 +56,7 @@ class Q4TransformerTest {
         List.of(TestModels.layer("proj", K, N, GROUP, DType.F32, true, r)),
         GROUP,
         DType.F32);
-    spark =
-        SparkSession.builder()
-            .master("local[2]")
-            .appName("Q4TransformerTest")
-            .config("spark.ui.enabled", "false")
-            .config("spark.plugins", Q4SparkPlugin.class.getName())
-            .getOrCreate();
+    spark = TestSessions.local("Q4TransformerTest", Map.of());
     Q4Models.register(spark, "proj", tmp.resolve("proj").toString(), Map.of());
     StructType schema = new StructType().add("id", DataTypes.IntegerType, false);
     for (int c = 0; c < K; c++) {

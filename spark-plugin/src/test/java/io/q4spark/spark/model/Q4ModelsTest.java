@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.q4spark.kernels.DType;
 import io.q4spark.kernels.QuantizedLinear;
-import io.q4spark.spark.Q4SparkPlugin;
+import io.q4spark.spark.TestSessions;
 import io.q4spark.spark.plugin.Q4Executor;
 import java.nio.file.Path;
 import java.util.List;
@@ -44,13 +44,7 @@ class Q4ModelsTest {
         List.of(TestModels.layer("proj", 64, 16, GROUP, DType.F16, false, r)),
         GROUP,
         DType.F16);
-    spark =
-        SparkSession.builder()
-            .master("local[2]")
-            .appName("Q4ModelsTest")
-            .config("spark.ui.enabled", "false")
-            .config("spark.plugins", Q4SparkPlugin.class.getName())
-            .getOrCreate();
+    spark = TestSessions.local("Q4ModelsTest", Map.of());
   }
 
   @AfterAll

@@ -4,8 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.q4spark.spark.Q4SparkPlugin;
+import io.q4spark.spark.TestSessions;
 import io.q4spark.spark.conf.Backend;
 import io.q4spark.spark.conf.Q4Conf;
+import java.util.Map;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -23,14 +25,7 @@ class Q4PluginTest {
   static void start() {
     driverInitsBefore = Q4DriverPlugin.initCount();
     executorInitsBefore = Q4ExecutorPlugin.initCount();
-    spark =
-        SparkSession.builder()
-            .master("local[2]")
-            .appName("Q4PluginTest")
-            .config("spark.ui.enabled", "false")
-            .config("spark.plugins", Q4SparkPlugin.class.getName())
-            .config("spark.q4.batch.rows", "128")
-            .getOrCreate();
+    spark = TestSessions.local("Q4PluginTest", Map.of("spark.q4.batch.rows", "128"));
   }
 
   @AfterAll

@@ -11,7 +11,7 @@ import io.q4spark.kernels.KernelOptions;
 import io.q4spark.kernels.Q4Linear;
 import io.q4spark.kernels.QuantizedLinear;
 import io.q4spark.spark.Q4;
-import io.q4spark.spark.Q4SparkPlugin;
+import io.q4spark.spark.TestSessions;
 import io.q4spark.spark.model.Q4Models;
 import io.q4spark.spark.model.TestModels;
 import io.q4spark.spark.plugin.Q4Executor;
@@ -97,15 +97,15 @@ class Q4SqlTest {
       }
     }
     spark =
-        SparkSession.builder()
-            .master("local[2]")
-            .appName("Q4SqlTest")
-            .config("spark.ui.enabled", "false")
-            .config("spark.plugins", Q4SparkPlugin.class.getName())
-            .config("spark.sql.extensions", Q4SqlExtensions.class.getName())
-            .config("spark.sql.catalog.q4", Q4FunctionCatalog.class.getName())
-            .config("spark.q4.batch.rows", Integer.toString(BATCH_ROWS))
-            .getOrCreate();
+        TestSessions.local(
+            "Q4SqlTest",
+            Map.of(
+                "spark.sql.extensions",
+                Q4SqlExtensions.class.getName(),
+                "spark.sql.catalog.q4",
+                Q4FunctionCatalog.class.getName(),
+                "spark.q4.batch.rows",
+                Integer.toString(BATCH_ROWS)));
     Q4Models.register(
         spark,
         "mlp",
