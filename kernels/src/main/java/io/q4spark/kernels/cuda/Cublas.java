@@ -48,6 +48,13 @@ public final class Cublas {
   /** {@code CUBLAS_PEDANTIC_MATH}: no reduced-precision shortcuts. */
   public static final int CUBLAS_PEDANTIC_MATH = 2;
 
+  /**
+   * {@code CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION}, or-ed into a math mode: split-K
+   * partial sums stay fp32 even when {@code C} is 16-bit (the references accumulate in fp32 and
+   * round once).
+   */
+  public static final int CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION = 16;
+
   /** {@code CUBLAS_STATUS_SUCCESS}. */
   public static final int CUBLAS_STATUS_SUCCESS = 0;
 

@@ -18,7 +18,9 @@ import java.util.List;
  * W4A16 on NVIDIA tensor cores ({@code w4a16_gemm.cu}), Marlin-class: int4 weights streamed once
  * through a cp.async pipeline with an L2 evict-first hint, dequantized in registers with the
  * reference's single rounding, m16n8k16 fp16/bf16 mma with fp32 accumulation, split-K when a call
- * has too few output tiles to fill the SMs. The math is {@link
+ * has too few output tiles to fill the SMs. From {@link CudaDequantGemm#MIN_ROWS} rows on, a call
+ * instead dequantizes the weights once into 16-bit scratch and multiplies with cuBLAS ({@link
+ * CudaDequantGemm}), where that dense GEMM is faster. The math is {@link
  * io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the fp32 additions.
  *
  * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
@@ -72,6 +74,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final CudaModule module;
     private final boolean bf16;
 
+    /** The many-rows path (dequantize, then cuBLAS), made on its first call. */
+    private CudaDequantGemm dequantGemm;
+
     Prepared(
         CudaDevice device, LinearLayerConfig config, CudaW4A16Layout layout, CudaStream stream) {
       super(device, config, stream);
@@ -106,7 +111,20 @@ public final class CudaW4A16Kernel implements LinearKernel {
     }
 
     private String kernelName(String tile) {
-      return "q4_w4a16_" + tile + (bf16 ? "_bf16" : "_f16") + (zeros != null ? "_zp" : "_sym");
+      return "q4_w4a16_" + tile + kernelSuffix();
+    }
+
+    private String kernelSuffix() {
+      return (bf16 ? "_bf16" : "_f16") + (zeros != null ? "_zp" : "_sym");
+    }
+
+    @Override
+    public synchronized void close() {
+      if (dequantGemm != null) {
+        dequantGemm.close();
+        dequantGemm = null;
+      }
+      super.close();
     }
 
     @Override
@@ -139,6 +157,34 @@ public final class CudaW4A16Kernel implements LinearKernel {
     void gemm(long input, int rows, long bias, long out16) {
       int k = config.k();
       int n = config.n();
+      if (CudaDequantGemm.takes(rows)) {
+        if (dequantGemm == null) {
+          dequantGemm = new CudaDequantGemm(device);
+        }
+        dequantGemm.run(
+            function(module, "q4_w4a16_dequant" + kernelSuffix(), 0),
+            stream(),
+            layout,
+            weights.address(),
+            scales.address(),
+            zeros == null ? 0 : zeros.address(),
+            scratch("w16", 2L * layout.kPadded() * layout.nPadded()),
+            input,
+            rows,
+            out16,
+            bf16);
+        if (bias != 0) {
+          long count = (long) rows * n;
+          try (Arena a = launchArena()) {
+            elementwise(
+                module,
+                "q4_add_bias_half",
+                count,
+                KernelArgs.of(a).ptr(out16).ptr(bias).i32(rows).i32(n).i32(bf16 ? 1 : 0));
+          }
+        }
+        return;
+      }
       CudaGemmPlan plan = plan(rows);
       DeviceBuffer partial =
           plan.splits() > 1 ? scratch("partial", plan.partialBytes(rows, n)) : null;

@@ -33,6 +33,7 @@
 
 #include "q4_convert.cuh"
 #include "q4_device.cuh"
+#include "q4_dequant.cuh"
 
 namespace w4a16 {
 
