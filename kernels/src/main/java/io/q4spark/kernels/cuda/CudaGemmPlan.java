@@ -8,10 +8,11 @@ package io.q4spark.kernels.cuda;
  *
  * <p>Split-K: a layer with few output tiles (small M, or small N) would leave most SMs idle, and a
  * bandwidth-bound call needs every SM streaming weights. The K tiles are then divided among {@code
- * splits} blocks per output tile, which write fp32 partial sums that a reduction kernel adds in
- * split order (deterministic, unlike atomics).
+ * splits} blocks per output tile, which write fp32 partial sums that the last block of each tile
+ * adds in split order (deterministic, unlike atomics).
  *
- * @param tile the kernel's tile name ({@code small}, {@code medium}, {@code large})
+ * @param tile the kernel's tile name ({@code small8}, {@code small16}, {@code medium}, {@code
+ *     large})
  * @param threads threads per block
  * @param blockRows rows of M per block
  * @param blockCols columns of N per block
@@ -35,8 +36,8 @@ public record CudaGemmPlan(
     int kTile) {
 
   /**
-   * cp.async pipeline depth of the W4A16 large tile and of W4A8; the W4A16 small and medium tiles
-   * use more (their stages are small and their calls bandwidth-bound).
+   * cp.async pipeline depth of the W4A16 large tile and of W4A8 (the W4A16 medium tile and the
+   * small-M kernel have their own).
    */
   static final int STAGES = 4;
 
@@ -57,17 +58,70 @@ public record CudaGemmPlan(
   /** Warps along N in the W4A8 tiles: a block covers 256 columns. */
   static final int WARPS_N = 4;
 
+  /** Rows one n8 B tile of the small-M kernel covers: its one-tile variant serves up to 8 rows. */
+  static final int SMALL_TILE_ROWS = 8;
+
+  /** Rows the small-M kernel serves (two n8 B tiles); larger calls take the tiled kernels. */
+  static final int SMALL_MAX_ROWS = 16;
+
   /**
-   * Plan of a W4A16 call. Up to 16 rows the {@code small} tile (16 x 64 with 256-k stages, four
-   * warps taking turns over a stage's k16 steps, three stages: four blocks fit an SM); up to 64 the
-   * {@code medium} tile (64 x 64, the same with three stages): narrow tiles give a small-M call
-   * many blocks, each streaming its own weights, and long stages spread each stage's fixed cost
-   * over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages, eight warps
-   * over M and N, four stages) reuses each weight tile across 128 rows; it is compute-bound, so its
-   * splits are not limited by the partial sums' traffic.
+   * Warps of a small-M block, all on one 64-column strip ({@code WARPS} in {@code w4a16_gemm.cu}):
+   * eight take turns over its 64-k chunks, so a round of the block reads 16 KiB of consecutive
+   * weights.
+   */
+  static final int SMALL_WARPS = 8;
+
+  /**
+   * Shared-memory slots per small-M warp ({@code STAGES}): one chunk (2 KiB of weights) in flight
+   * while one computes; 8 x 2 slots let four one-tile or three two-tile blocks share an SM, 24 to
+   * 32 warps whose copies together cover the DRAM latency.
+   */
+  static final int SMALL_STAGES = 2;
+
+  /** K per small-M chunk: four k16 steps, the weights' K padding. */
+  static final int SMALL_CHUNK = 64;
+
+  /**
+   * Dynamic shared memory of a small-M block: each warp's {@link #SMALL_STAGES} slots (a chunk's 2
+   * KiB of weights, {@code 8 * tiles} activation rows of 64 k, two halves of scale pairs and, with
+   * zero points, of zero pairs), which the warps' final sums reuse.
+   */
+  static int smallSharedBytes(int tiles, boolean zeroPoints) {
+    int slot = 4 * 512 + 8 * tiles * 128 + 256 * (zeroPoints ? 2 : 1);
+    int reduce = SMALL_WARPS * 16 * tiles * 32 * 4;
+    return Math.max(SMALL_WARPS * SMALL_STAGES * slot, reduce);
+  }
+
+  /**
+   * Plan of a W4A16 call. Up to 16 rows the small-M kernel ({@code small8} up to 8 rows, {@code
+   * small16} up to 16): weights are the mma's A side, each warp streams one 64-column strip's
+   * chunks straight into registers, split-K across blocks when the strips cannot fill the GPU. Up
+   * to 64 rows the {@code medium} tile (64 x 64 with 256-k stages, four warps taking turns over a
+   * stage's k16 steps, three stages): long stages spread each stage's fixed cost over 8 KiB of
+   * weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages, eight warps over M and N,
+   * four stages) reuses each weight tile across 128 rows; it is compute-bound, so its splits are
+   * not limited by the partial sums' traffic.
    */
   public static CudaGemmPlan w4a16(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
+    if (rows <= SMALL_MAX_ROWS) {
+      int tiles = rows <= SMALL_TILE_ROWS ? 1 : 2;
+      int chunks = (kPadded + SMALL_CHUNK - 1) / SMALL_CHUNK;
+      return plan(
+          "small" + SMALL_TILE_ROWS * tiles,
+          32 * SMALL_WARPS,
+          SMALL_TILE_ROWS * tiles,
+          STRIP,
+          smallSharedBytes(tiles, zeroPoints),
+          rows,
+          nPadded,
+          SMALL_CHUNK,
+          chunks,
+          1,
+          Math.min(maxSmallSplits(rows, kPadded), Math.max(1, chunks / SMALL_WARPS)),
+          sms,
+          occupancy);
+    }
     String tile;
     int warpsM;
     int warpsN;
@@ -75,15 +129,7 @@ public record CudaGemmPlan(
     int mi;
     int kTile;
     int stages;
-    if (rows <= 16) {
-      tile = "small";
-      warpsM = 1;
-      warpsN = 1;
-      warpsK = 4;
-      mi = 1;
-      kTile = 256;
-      stages = 3;
-    } else if (rows <= 64) {
+    if (rows <= 64) {
       tile = "medium";
       warpsM = 1;
       warpsN = 1;
@@ -118,6 +164,14 @@ public record CudaGemmPlan(
         rows <= 64 ? maxSplits(rows, kPadded) : Integer.MAX_VALUE,
         sms,
         occupancy);
+  }
+
+  /**
+   * At most this many splits for the small-M kernel: each split writes and reads back {@code 4 *
+   * rows * N} bytes of partial sums, kept to an eighth of the {@code K * N / 2} bytes of weights.
+   */
+  static int maxSmallSplits(int rows, int kPadded) {
+    return Math.max(1, kPadded / (64 * rows));
   }
 
   /**

@@ -18,10 +18,13 @@ import java.util.List;
  * W4A16 on NVIDIA tensor cores ({@code w4a16_gemm.cu}), Marlin-class: int4 weights streamed once
  * through a cp.async pipeline with an L2 evict-first hint, dequantized in registers with the
  * reference's single rounding, m16n8k16 fp16/bf16 mma with fp32 accumulation, split-K when a call
- * has too few output tiles to fill the SMs. From {@link CudaDequantGemm#MIN_ROWS} rows on, a call
- * instead dequantizes the weights once into 16-bit scratch and multiplies with cuBLAS ({@link
- * CudaDequantGemm}), where that dense GEMM is faster. The math is {@link
- * io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the fp32 additions.
+ * has too few output tiles to fill the SMs. Up to 16 rows a separate kernel reads the same packed
+ * weights as the mma's A operand (16 output columns per mma, the rows on the n8 side), each warp
+ * streaming its own chunks through shared memory; larger calls take the tiled kernels. From {@link
+ * CudaDequantGemm#MIN_ROWS} rows on, a call instead dequantizes the weights once into 16-bit
+ * scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where that dense GEMM is faster.
+ * The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the
+ * fp32 additions.
  *
  * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
  * tensor cores take 16-bit inputs; fp32 layers stay on the CPU kernels); group sizes 32, 64, 128,
@@ -73,6 +76,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final DeviceBuffer permutation;
     private final CudaModule module;
     private final boolean bf16;
+    private final int groupShift;
 
     /** The many-rows path (dequantize, then cuBLAS), made on its first call. */
     private CudaDequantGemm dequantGemm;
@@ -82,6 +86,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
       super(device, config, stream);
       this.layout = layout;
       this.bf16 = config.actType() == DType.BF16;
+      this.groupShift = groupShift(layout);
       try {
         this.weights = upload(layout.words());
         this.scales = upload(layout.scales());
@@ -92,6 +97,29 @@ public final class CudaW4A16Kernel implements LinearKernel {
         throw e;
       }
       this.module = CudaPrograms.module(device, CudaSources.W4A16);
+    }
+
+    /**
+     * The small-M kernel's group index is {@code k >> groupShift}: log2 of G for the power-of-two
+     * group sizes, 31 when one group spans all of K (every k, padding included, maps to group 0;
+     * padding weights are zero, so their scale does not matter).
+     */
+    static int groupShift(CudaW4A16Layout layout) {
+      int g = layout.groupSize();
+      if (g >= layout.k()) {
+        return 31;
+      }
+      if (Integer.bitCount(g) != 1) {
+        throw new IllegalStateException(
+            "CudaW4A16Kernel: group size "
+                + g
+                + " of a "
+                + layout.k()
+                + "x"
+                + layout.n()
+                + " layer, expected a power of two or K");
+      }
+      return Integer.numberOfTrailingZeros(g);
     }
 
     @Override
@@ -210,7 +238,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
                 .i32(layout.nPadded())
                 .i32(k)
                 .i32(layout.kPadded())
-                .i32(layout.groupSize())
+                .i32(plan.tile().startsWith("small") ? groupShift : layout.groupSize())
                 .i32(plan.kTilesPerSplit()));
       }
     }

@@ -52,8 +52,8 @@ public record CudaW4A16Layout(
   public static final int STRIP = 64;
 
   /**
-   * K is padded to this: the large tile's pipeline stage. The small and medium tiles' 256-k stages
-   * stop at the padded K (a partial last stage).
+   * K is padded to this: the large tile's pipeline stage and the small-M kernel's chunk. The medium
+   * tile's 256-k stages stop at the padded K (a partial last stage).
    */
   public static final int K_TILE = 64;
 

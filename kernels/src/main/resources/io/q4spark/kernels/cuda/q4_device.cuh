@@ -98,6 +98,20 @@ __device__ __forceinline__ u32 splat_half(u32 pair) {
   return d;
 }
 
+// (a & b) | c in one instruction: a nibble mask and the magic exponent OR-ed in.
+__device__ __forceinline__ u32 and_or(u32 a, u32 b, u32 c) {
+  u32 d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// a * b + c for fp16 pairs with one rounding (used only where the result is exact).
+__device__ __forceinline__ u32 fma2_f16(u32 a, u32 b, u32 c) {
+  u32 d;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tensor cores.
 
@@ -182,6 +196,16 @@ __device__ __forceinline__ void cp_async_wait() {
 
 __device__ __forceinline__ void st_shared_zero16(u32 addr) {
   asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(addr), "r"(0));
+}
+
+// 16 bytes from shared memory. volatile: it must stay after the cp.async wait that makes the bytes
+// visible (the wait is an asm statement the compiler cannot see through).
+__device__ __forceinline__ uint4 ld_shared16(u32 addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "r"(addr));
+  return v;
 }
 
 // Offset in bytes of 16-byte chunk `chunk` of row `row` in a tile of 128-byte rows, XOR-swizzled

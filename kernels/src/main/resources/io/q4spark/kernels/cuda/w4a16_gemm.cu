@@ -339,6 +339,256 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 
 }  // namespace w4a16
 
+// ---------------------------------------------------------------------------------------------
+// Small M (up to 16 rows): the same weight layout read with the operands swapped. A lane's word p
+// of k16 step kt holds, for n16 tile p of its strip (columns 64 strip + 16 p + 0..15), rows
+// g = lane / 4 and g + 8 at k = 16 kt + 2 (lane % 4) + {0, 1, 8, 9}: exactly the A fragment of an
+// m16n8k16 mma whose 16 "rows" are output columns. The activations become the n8 B side:
+//
+//        A (weights, 16 n x 16 k)      B (activations, 16 k x 8 m)     C (16 n x 8 m, fp32)
+//   mma: nibbles of word p        x    X[8 mt + g][16 kt + 2t ..]  ->  Y[m][64 strip + 16 p + ..]
+//
+// so one mma covers 16 columns for up to 8 rows (the tiled kernels pad M to 16 and need two mma's
+// for the same 16 columns), and a warp's 16-byte load per lane feeds four of them.
+// Nibbles r of word p: r = 0, 4 -> a0 (row g, k, k + 1); r = 1, 5 -> a2 (row g, k + 8, k + 9);
+// r = 2, 6 -> a1 (row g + 8, k, k + 1); r = 3, 7 -> a3 (row g + 8, k + 8, k + 9).
+//
+// Work: a block's WARPS warps share one 64-column strip and take turns over the 64-k chunks of
+// its K range (warp w: chunks c0 + w, c0 + w + WARPS, ...; consecutive warps read consecutive
+// 2 KiB). Each warp streams its own chunks through STAGES shared-memory slots with cp.async, with
+// no block-wide barrier in the loop:
+//
+//   slot:  | weights: 4 steps x 32 lanes x 16 B | activations: 8 MT rows x 128 B, swizzled |
+//          | scale pairs: 2 halves x 8 lanes x 16 B | zero pairs (ZP): same |
+//
+// Everything a chunk needs from memory (weights, activations, scales) is requested STAGES - 1
+// chunks ahead, so no load waits on DRAM or L2 latency inside the chunk, and registers hold only
+// the accumulators and one step's operands (which leaves room for many resident warps). At the
+// end the warps add their sums through shared memory in warp order; split-K across blocks
+// (gridDim.z) ends as in the tiled kernel: fp32 partial sums, added in split order by the last
+// block of the strip.
+namespace w4a16s {
+
+constexpr int CHUNK_STEPS = 4;              // k16 steps per chunk: the weights' K padding (64)
+constexpr int W_BYTES = CHUNK_STEPS * 512;  // a warp's weights of one chunk: 64 columns x 64 k
+
+template <int WARPS, int MT, bool ZP>
+struct Small {
+  static constexpr int ACC = 4 * MT * 4;       // fp32 accumulators per lane
+  static constexpr int X_BYTES = 8 * MT * 128;  // 8 MT rows x 64 k of activations
+  static constexpr int S_BYTES = 2 * 8 * 16;    // two 32-k halves x the 8 lane groups' scales
+  static constexpr int SLOT_BYTES = W_BYTES + X_BYTES + S_BYTES * (ZP ? 2 : 1);
+  static constexpr int REDUCE_BYTES = WARPS * ACC * 32 * 4;
+};
+
+// Dequantizes word q (8 codes of n16 tile p) into the four A registers, rounding d * scale once to
+// the 16-bit type as the reference does. sg / sg8: the scales of rows g and g + 8 in both halves;
+// zg / zg8: magic + zero of those rows; zgHi / zg8Hi: -(64 + zero), for fp16's high nibbles, which
+// are read 16 times too large (mask 0x00F0) and scaled back exactly by fma(x, 1/16, -(64 + zero)).
+template <bool BF16>
+__device__ __forceinline__ void dequant(u32 q, u32 sg, u32 sg8, u32 zg, u32 zg8, u32 zgHi,
+                                        u32 zg8Hi, u32* a) {
+  const u32 magic = magic2<BF16>();
+  if (BF16) {
+    // bf16's 7 mantissa bits cannot hold 16 x code: every nibble pair is shifted down first.
+    a[0] = mul2<true>(sub2<true>(and_or(q, 0x000F000Fu, magic), zg), sg);
+    a[2] = mul2<true>(sub2<true>(and_or(q >> 4, 0x000F000Fu, magic), zg), sg);
+    a[1] = mul2<true>(sub2<true>(and_or(q >> 8, 0x000F000Fu, magic), zg8), sg8);
+    a[3] = mul2<true>(sub2<true>(and_or(q >> 12, 0x000F000Fu, magic), zg8), sg8);
+  } else {
+    const u32 sixteenth = 0x2C002C00u;  // fp16 1/16
+    const u32 q8 = q >> 8;
+    a[0] = mul2<false>(sub2<false>(and_or(q, 0x000F000Fu, magic), zg), sg);
+    a[2] = mul2<false>(fma2_f16(and_or(q, 0x00F000F0u, magic), sixteenth, zgHi), sg);
+    a[1] = mul2<false>(sub2<false>(and_or(q8, 0x000F000Fu, magic), zg8), sg8);
+    a[3] = mul2<false>(fma2_f16(and_or(q8, 0x00F000F0u, magic), sixteenth, zg8Hi), sg8);
+  }
+}
+
+template <int WARPS, int MT, int STAGES, bool BF16, bool ZP>
+__device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __restrict__ B,
+                                     const uint4* __restrict__ S, const uint4* __restrict__ Z,
+                                     const float* __restrict__ bias, u16* __restrict__ C,
+                                     float* __restrict__ partial, int* __restrict__ counters,
+                                     int M, int N, int Np, int K, int Kp, int groupShift,
+                                     int chunksPerSplit) {
+  typedef Small<WARPS, MT, ZP> T;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int g = lane >> 2;
+  const int strip = blockIdx.x;
+  const int c0 = blockIdx.z * chunksPerSplit;
+  const int c1 = min(Kp / (16 * CHUNK_STEPS), c0 + chunksPerSplit);
+  // This warp's chunks: c0 + warp + i * WARPS for i < mine.
+  const int mine = c0 + warp < c1 ? (c1 - c0 - warp + WARPS - 1) / WARPS : 0;
+  const u64 policy = l2_evict_first();
+  const int rowsValid = min(M, 8 * MT);
+  const u32 warpBase = smem_u32(smem) + warp * STAGES * T::SLOT_BYTES;
+
+  // What this lane copies per chunk: its own 16 bytes of each step's weights; 16-byte pieces
+  // lane + 32 i of the activation rows below M; lanes 0-15 one scale piece (half lane / 8, lane
+  // group lane % 8), lanes 16-31 the same piece of the zero points.
+  const uint4* wSrc = B + (size_t)strip * (Kp / 16) * 32 + lane;
+  const int sHalf = (lane >> 3) & 1;
+  const uint4* sSrc = (lane < 16 ? S : Z) + strip * 8 + (lane & 7);
+  const bool sCopies = lane < 16 || ZP;
+
+  // Rows past M are never copied: zero them once in every slot.
+  for (int q = lane; q < STAGES * (8 * MT - rowsValid) * 8; q += 32) {
+    const int perSlot = (8 * MT - rowsValid) * 8;
+    const int slot = q / perSlot, r = q % perSlot;
+    st_shared_zero16(warpBase + slot * T::SLOT_BYTES + W_BYTES +
+                     swizzle128(rowsValid + (r >> 3), r & 7));
+  }
+
+  auto copyChunk = [&](int slot, int c) {
+    const u32 base = warpBase + slot * T::SLOT_BYTES;
+#pragma unroll
+    for (int j = 0; j < CHUNK_STEPS; ++j)
+      cp_async16_hint(base + j * 512 + lane * 16, wSrc + (size_t)(c * CHUNK_STEPS + j) * 32, policy);
+#pragma unroll
+    for (int i = 0; i < 2 * MT; ++i) {
+      const int q = lane + 32 * i;
+      if (q < rowsValid * 8) {
+        const int row = q >> 3, piece = q & 7;
+        const int k = c * 64 + piece * 8;
+        const bool ok = k < K;  // K is a multiple of 8: a piece is wholly inside or past K
+        cp_async16_zfill(base + W_BYTES + swizzle128(row, piece),
+                         ok ? A + (size_t)row * K + k : A, ok);
+      }
+    }
+    if (sCopies) {
+      const int group = (c * 64 + sHalf * 32) >> groupShift;
+      cp_async16(base + W_BYTES + T::X_BYTES + (lane >> 3) * 128 + (lane & 7) * 16,
+                 sSrc + (size_t)group * (Np / 8));
+    }
+  };
+
+  float acc[4][MT][4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
+
+  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
+  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
+
+  // One chunk from its slot: per 32-k half, the scale (and zero) pairs of the lane's rows g and
+  // g + 8 in the four n16 tiles, the B fragments of both steps, then per step the weights.
+  auto computeChunk = [&](int slot) {
+    const u32 base = warpBase + slot * T::SLOT_BYTES;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const uint4 sv = ld_shared16(base + W_BYTES + T::X_BYTES + h * 128 + g * 16);
+      const u32 sp[4] = {sv.x, sv.y, sv.z, sv.w};
+      u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        sg[p] = splat_half<0>(sp[p]);
+        sg8[p] = splat_half<1>(sp[p]);
+        zg[p] = zg8[p] = symZero;
+        zgHi[p] = zg8Hi[p] = symZeroHi;
+      }
+      if (ZP) {
+        const uint4 zv = ld_shared16(base + W_BYTES + T::X_BYTES + T::S_BYTES + h * 128 + g * 16);
+        const u32 zp[4] = {zv.x, zv.y, zv.z, zv.w};
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          zg[p] = splat_half<0>(zp[p]);
+          zg8[p] = splat_half<1>(zp[p]);
+          if (!BF16) {
+            // -(64 + zero) = 960 - (1024 + zero), exact.
+            zgHi[p] = sub2<false>(0x63806380u, zg[p]);
+            zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
+          }
+        }
+      }
+      // Matrices 0..3 of an x4 at pieces 4h + 0..3: (b0, b1) of steps 2h and 2h + 1.
+      u32 b[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+        ldmatrix_x4(b[mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
+#pragma unroll
+      for (int jj = 0; jj < 2; ++jj) {
+        const uint4 wv = ld_shared16(base + (2 * h + jj) * 512 + lane * 16);
+        const u32 words[4] = {wv.x, wv.y, wv.z, wv.w};
+#pragma unroll
+        for (int p = 0; p < 4; ++p) {
+          u32 a[4];
+          dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+            mma_m16n8k16<BF16>(acc[p][mt], a, b[mt][2 * jj], b[mt][2 * jj + 1]);
+        }
+      }
+    }
+  };
+
+  // Chunk i lives in slot i % STAGES; chunks i + 1 .. i + STAGES - 1 are in flight while it
+  // computes (one cp.async group per chunk, empty past the warp's last).
+#pragma unroll
+  for (int i = 0; i < STAGES - 1; ++i) {
+    if (i < mine) copyChunk(i, c0 + warp + i * WARPS);
+    cp_async_commit();
+  }
+  for (int i = 0; i < mine; ++i) {
+    __syncwarp();  // every lane is done reading the slot refilled next (chunk i - 1's)
+    if (i + STAGES - 1 < mine) copyChunk((i + STAGES - 1) % STAGES, c0 + warp + (i + STAGES - 1) * WARPS);
+    cp_async_commit();
+    cp_async_wait<STAGES - 1>();
+    __syncwarp();  // the other lanes' copies of chunk i are visible
+    computeChunk(i % STAGES);
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the reduction below reuses the warps' slots
+
+  // The warps' sums, added in warp order: element e of lane l at (warp * ACC + e) * 32 + l.
+  float* red = reinterpret_cast<float*>(smem);
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) red[(warp * T::ACC + (p * MT + mt) * 4 + e) * 32 + lane] = acc[p][mt][e];
+  __syncthreads();
+  const bool split = gridDim.z > 1;
+  for (int idx = threadIdx.x; idx < T::ACC * 32; idx += WARPS * 32) {
+    float sum = 0.f;
+#pragma unroll
+    for (int v = 0; v < WARPS; ++v) sum += red[v * T::ACC * 32 + idx];
+    // Which output this is: accumulator e = (p * MT + mt) * 4 + r of lane l.
+    const int e = idx >> 5, l = idx & 31;
+    const int p = e / (MT * 4), mt = (e >> 2) % MT, r = e & 3;
+    const int n = strip * 64 + p * 16 + (l >> 2) + (r >= 2 ? 8 : 0);
+    const int m = 8 * mt + 2 * (l & 3) + (r & 1);
+    if (m >= M || n >= N) continue;
+    if (split) {
+      partial[((size_t)blockIdx.z * M + m) * N + n] = sum;
+    } else {
+      u16 y = f32_to_half<BF16>(sum);
+      if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[n]);
+      C[(size_t)m * N + n] = y;
+    }
+  }
+  if (!split) return;
+  if (!split_k_last_block(counters + blockIdx.x, gridDim.z)) return;
+  // The last split of this strip: add the partial sums in split order, round, add the bias.
+  for (int idx = threadIdx.x; idx < M * 64; idx += WARPS * 32) {
+    const int m = idx >> 6, n = strip * 64 + (idx & 63);
+    if (n >= N) continue;
+    float sum = 0.f;
+    for (int z = 0; z < (int)gridDim.z; ++z) sum += ld_global_cg(partial + ((size_t)z * M + m) * N + n);
+    u16 y = f32_to_half<BF16>(sum);
+    if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[n]);
+    C[(size_t)m * N + n] = y;
+  }
+}
+
+}  // namespace w4a16s
+
 // Entry points: q4_w4a16_<tile>_<f16|bf16>_<sym|zp>. Split-K (gridDim.z > 1) needs `partial` (splits x M x N
 // fp32) and `counters` (one int per output tile, zero before the first call).
 #define Q4_W4A16_KERNEL(NAME, WM, WN, WK, MI, BK, ST, BF16, ZP)                                   \
@@ -356,10 +606,34 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
   Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, WK, MI, BK, ST, true, false) \
   Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, WK, MI, BK, ST, true, true)
 
-// small: 16 x 64 with 256-k stages, four warps taking turns over a stage's sixteen k16 steps, three
-// stages (bandwidth-bound: each block keeps 16 KiB of weights in flight and spends its per-stage
-// overhead on 8 KiB; 55 KiB of shared memory lets four blocks share an SM); medium: 64 x 64, the
-// same; large: 128 x 256 with 64-k stages, eight warps tiling M and N, four stages.
-Q4_W4A16_TILE(small, 1, 1, 4, 1, 256, 3)
+// medium (17 to 64 rows): 64 x 64 with 256-k stages, four warps taking turns over a stage's
+// sixteen k16 steps, three stages (each block keeps 16 KiB of weights in flight and spends its
+// per-stage overhead on 8 KiB); large: 128 x 256 with 64-k stages, eight warps tiling M and N,
+// four stages. Up to 16 rows the small-M kernel below takes over.
 Q4_W4A16_TILE(medium, 1, 1, 4, 4, 256, 3)
 Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
+
+// Small-M entry points: q4_w4a16_small<8|16>_<f16|bf16>_<sym|zp>, 8 or 16 rows (one or two n8
+// B tiles). Same arguments as the tiled kernels except G, passed as groupShift: log2(G), or 31
+// when one group covers K (then every k maps to group 0).
+#define Q4_W4A16_SMALL_KERNEL(NAME, WARPS, MT, STAGES, MIN_BLOCKS, BF16, ZP)                     \
+  extern "C" __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS) NAME(                       \
+      const u16* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,     \
+      float* partial, int* counters, int M, int N, int Np, int K, int Kp, int groupShift,          \
+      int chunksPerSplit) {                                                                        \
+    w4a16s::gemv<WARPS, MT, STAGES, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N, Np,   \
+                                              K, Kp, groupShift, chunksPerSplit);                 \
+  }
+
+#define Q4_W4A16_SMALL(TILE, WARPS, MT, STAGES, MIN_BLOCKS)                                      \
+  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_f16_sym, WARPS, MT, STAGES, MIN_BLOCKS, false, false) \
+  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_f16_zp, WARPS, MT, STAGES, MIN_BLOCKS, false, true)   \
+  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_bf16_sym, WARPS, MT, STAGES, MIN_BLOCKS, true, false) \
+  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_bf16_zp, WARPS, MT, STAGES, MIN_BLOCKS, true, true)
+
+// small8 / small16: eight warps per strip (a block's warps read 16 KiB of consecutive weights per
+// round); two slots per warp, so one chunk (2 KiB of weights) per warp is in flight while one
+// computes. 8 x 2 slots of 3.3 / 4.3 KiB: four (small8) or three (small16) blocks per SM, 32 or
+// 24 warps; registers are capped where that occupancy needs it (64 and 85 per thread).
+Q4_W4A16_SMALL(small8, 8, 1, 2, 4)
+Q4_W4A16_SMALL(small16, 8, 2, 2, 3)

@@ -56,13 +56,57 @@ class CudaGemmPlanTest {
 
   @Test
   void w4a16TilesFollowTheRowCount() {
-    assertEquals("small", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small8", CudaGemmPlan.w4a16(8, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small16", CudaGemmPlan.w4a16(9, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small16", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("medium", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("large", CudaGemmPlan.w4a16(65, 4096, 4096, true, H100_SMS, H100).tile());
     // zero points add a second scale-sized array to every stage
     assertTrue(
-        CudaGemmPlan.w4a16(1, 4096, 4096, true, H100_SMS, H100).sharedBytes()
-            > CudaGemmPlan.w4a16(1, 4096, 4096, false, H100_SMS, H100).sharedBytes());
+        CudaGemmPlan.w4a16(17, 4096, 4096, true, H100_SMS, H100).sharedBytes()
+            > CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).sharedBytes());
+  }
+
+  /** Shared memory per SM on Hopper (228 KiB), less the 1 KiB the driver keeps per block. */
+  private static final int SM_SHARED_BYTES = 228 * 1024;
+
+  @Test
+  void smallMBlocksLeaveRoomForTwoPerSm() {
+    for (int tiles = 1; tiles <= 2; tiles++) {
+      for (boolean zp : new boolean[] {false, true}) {
+        int shared = CudaGemmPlan.smallSharedBytes(tiles, zp);
+        assertTrue(
+            2 * (shared + 1024) <= SM_SHARED_BYTES, tiles + " tiles, zp " + zp + ": " + shared);
+      }
+    }
+    // one B tile up to 8 rows, two up to 16; the slots hold zero points when there are any
+    CudaGemmPlan one = CudaGemmPlan.w4a16(8, 4096, 4096, false, H100_SMS, H100);
+    CudaGemmPlan two = CudaGemmPlan.w4a16(9, 4096, 4096, false, H100_SMS, H100);
+    assertEquals(8, one.blockRows());
+    assertEquals(16, two.blockRows());
+    assertTrue(two.sharedBytes() > one.sharedBytes());
+    assertTrue(
+        CudaGemmPlan.w4a16(1, 4096, 4096, true, H100_SMS, H100).sharedBytes() > one.sharedBytes());
+    assertEquals(32 * CudaGemmPlan.SMALL_WARPS, one.threads());
+  }
+
+  @ParameterizedTest
+  @CsvSource({
+    // K, G (-1: one group over K), expected shift
+    "4096, 128, 7",
+    "4096, 32, 5",
+    "4096, 256, 8",
+    "4096, -1, 31",
+    "208, -1, 31",
+    "64, 128, 31"
+  })
+  void smallMGroupIndexIsAShift(int k, int g, int shift) {
+    int kp = CudaW4A16Layout.roundUp(k, CudaW4A16Layout.K_TILE);
+    int groupSize = g < 0 ? k : g;
+    CudaW4A16Layout layout =
+        new CudaW4A16Layout(
+            k, 64, kp, 64, groupSize, (kp - 1) / groupSize + 1, null, null, null, null);
+    assertEquals(shift, CudaW4A16Kernel.Prepared.groupShift(layout));
   }
 
   @ParameterizedTest

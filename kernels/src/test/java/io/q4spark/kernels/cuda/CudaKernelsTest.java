@@ -31,8 +31,11 @@ import org.junit.jupiter.api.Test;
 class CudaKernelsTest {
   private static final long SEED = 4_2026_11_24L;
 
-  /** Rows that reach the small tile (with split-K), the medium tile and the large tile. */
-  private static final int[] ROWS = {1, 5, 16, 17, 64, 65, 130};
+  /**
+   * Rows that reach both small-M kernels (one and two B tiles, with split-K), the medium tile and
+   * the large tile.
+   */
+  private static final int[] ROWS = {1, 5, 9, 16, 17, 64, 65, 130};
 
   @BeforeAll
   static void requireDevice() {
