@@ -22,11 +22,25 @@ final class CudaDequantGemm implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CudaDequantGemm.class);
 
   /**
-   * Rows from which a call takes this path. Measured on the H200 (bench gpu, Llama-3-8B shapes):
-   * see docs/benchmarks; the JVM property {@code q4spark.cuda.dequantGemmMinRows} overrides it for
-   * such measurements.
+   * Rows from which a call takes this path, for layers of more than {@link #SMALL_LAYER} weights.
+   * Measured on the H200 (bench gpu, 2026-12-02; µs of the mma kernel / this path): 4096x14336 at
+   * 32 rows 65.7 / 79.8, at 64 rows 73.0 / 80.2, at 128 rows 147.0 / 81.3; 14336x4096 62.7 / 79.6,
+   * 80.3 / 80.8, 147.2 / 83.6. The JVM property {@code q4spark.cuda.dequantGemmMinRows} overrides
+   * both thresholds, for such measurements.
    */
-  static final int MIN_ROWS = Integer.getInteger("q4spark.cuda.dequantGemmMinRows", 64);
+  static final int MIN_ROWS = 96;
+
+  /**
+   * The same for layers of at most {@link #SMALL_LAYER} weights, where the dequantization is short
+   * (4096x4096: 31.3 / 25.9 µs at 32 rows, 40.7 / 25.8 at 64).
+   */
+  static final int MIN_ROWS_SMALL_LAYER = 32;
+
+  /** 4096 x 4096 weights. */
+  static final long SMALL_LAYER = 1L << 24;
+
+  private static final Integer MIN_ROWS_OVERRIDE =
+      Integer.getInteger("q4spark.cuda.dequantGemmMinRows");
 
   /** Threads per block of the dequantization kernel: 4 warps, one k16 step each. */
   private static final int DEQUANT_THREADS = 128;
@@ -65,9 +79,13 @@ final class CudaDequantGemm implements AutoCloseable {
     return c instanceof Cublas b ? b : null;
   }
 
-  /** Whether a call of {@code rows} rows takes this path. */
-  static boolean takes(int rows) {
-    return rows >= MIN_ROWS && cublas() != null;
+  /** Whether a call of {@code rows} rows on a K x N layer takes this path. */
+  static boolean takes(int rows, int k, int n) {
+    int min =
+        MIN_ROWS_OVERRIDE != null
+            ? MIN_ROWS_OVERRIDE
+            : (long) k * n <= SMALL_LAYER ? MIN_ROWS_SMALL_LAYER : MIN_ROWS;
+    return rows >= min && cublas() != null;
   }
 
   /**

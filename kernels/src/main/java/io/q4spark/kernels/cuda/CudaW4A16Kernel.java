@@ -21,10 +21,10 @@ import java.util.List;
  * has too few output tiles to fill the SMs. Up to 16 rows a separate kernel reads the same packed
  * weights as the mma's A operand (16 output columns per mma, the rows on the n8 side), each warp
  * streaming its own chunks through shared memory; larger calls take the tiled kernels. From {@link
- * CudaDequantGemm#MIN_ROWS} rows on, a call instead dequantizes the weights once into 16-bit
- * scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where that dense GEMM is faster.
- * The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the
- * fp32 additions.
+ * CudaDequantGemm#MIN_ROWS} rows on (fewer for small layers), a call instead dequantizes the
+ * weights once into 16-bit scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where that
+ * dense GEMM is faster. The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except
+ * for the order of the fp32 additions.
  *
  * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
  * tensor cores take 16-bit inputs; fp32 layers stay on the CPU kernels); group sizes 32, 64, 128,
@@ -80,6 +80,14 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
     /** The many-rows path (dequantize, then cuBLAS), made on its first call. */
     private CudaDequantGemm dequantGemm;
+
+    /** Whether calls may take the many-rows path (tests turn it off to reach the mma tiles). */
+    private boolean dequantGemmAllowed = true;
+
+    /** Lets calls take the dequantize-then-cuBLAS path, or keeps every call on the mma kernels. */
+    synchronized void allowDequantGemm(boolean allowed) {
+      dequantGemmAllowed = allowed;
+    }
 
     Prepared(
         CudaDevice device, LinearLayerConfig config, CudaW4A16Layout layout, CudaStream stream) {
@@ -185,7 +193,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
     void gemm(long input, int rows, long bias, long out16) {
       int k = config.k();
       int n = config.n();
-      if (CudaDequantGemm.takes(rows)) {
+      if (dequantGemmAllowed && CudaDequantGemm.takes(rows, k, n)) {
         if (dequantGemm == null) {
           dequantGemm = new CudaDequantGemm(device);
         }

@@ -159,44 +159,66 @@ class CudaKernelsTest {
     QuantizedLinear l = RandomLayers.layer(c, r, c.groupSize() == 64);
     try (PreparedLinear gpu = kernel.prepare(l);
         PreparedLinear ref = reference.prepare(l)) {
-      for (int rows : rowCounts) {
-        float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
-        float[] expected = new float[rows * c.n()];
-        float[] actual = new float[rows * c.n()];
-        ref.apply(x, rows, l.bias(), expected);
-        gpu.apply(x, rows, l.bias(), actual);
-        double max = 0;
-        double err = 0;
-        int worst = 0;
-        for (int i = 0; i < expected.length; i++) {
-          max = Math.max(max, Math.abs(expected[i]));
-          double e = Math.abs(expected[i] - actual[i]);
-          if (!(e <= err)) {
-            err = e;
-            worst = i;
-          }
+      // W4A16: every row count through the mma kernels, then again where the many-rows path
+      // (dequantize + cuBLAS) takes over.
+      boolean twoPaths = gpu instanceof CudaW4A16Kernel.Prepared;
+      for (int pass = 0; pass < (twoPaths ? 2 : 1); pass++) {
+        if (twoPaths) {
+          ((CudaW4A16Kernel.Prepared) gpu).allowDequantGemm(pass == 1);
         }
-        assertTrue(
-            err <= tolerance(c.outType()) * max,
-            kernel.name()
-                + " "
-                + c.describe()
-                + " rows="
-                + rows
-                + ": error "
-                + err
-                + " of max "
-                + max
-                + " at row "
-                + worst / c.n()
-                + " column "
-                + worst % c.n()
-                + " (expected "
-                + expected[worst]
-                + ", found "
-                + actual[worst]
-                + ")");
+        compareOnce(kernel, c, l, gpu, ref, r, rowCounts, pass == 1 ? "default paths" : "mma");
       }
+    }
+  }
+
+  private static void compareOnce(
+      LinearKernel kernel,
+      LinearLayerConfig c,
+      QuantizedLinear l,
+      PreparedLinear gpu,
+      PreparedLinear ref,
+      Random r,
+      int[] rowCounts,
+      String paths) {
+    for (int rows : rowCounts) {
+      float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+      float[] expected = new float[rows * c.n()];
+      float[] actual = new float[rows * c.n()];
+      ref.apply(x, rows, l.bias(), expected);
+      gpu.apply(x, rows, l.bias(), actual);
+      double max = 0;
+      double err = 0;
+      int worst = 0;
+      for (int i = 0; i < expected.length; i++) {
+        max = Math.max(max, Math.abs(expected[i]));
+        double e = Math.abs(expected[i] - actual[i]);
+        if (!(e <= err)) {
+          err = e;
+          worst = i;
+        }
+      }
+      assertTrue(
+          err <= tolerance(c.outType()) * max,
+          kernel.name()
+              + " ("
+              + paths
+              + ") "
+              + c.describe()
+              + " rows="
+              + rows
+              + ": error "
+              + err
+              + " of max "
+              + max
+              + " at row "
+              + worst / c.n()
+              + " column "
+              + worst % c.n()
+              + " (expected "
+              + expected[worst]
+              + ", found "
+              + actual[worst]
+              + ")");
     }
   }
 }
