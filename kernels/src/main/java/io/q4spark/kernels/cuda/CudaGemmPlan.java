@@ -72,11 +72,10 @@ public record CudaGemmPlan(
   static final int SMALL_WARPS = 8;
 
   /**
-   * Shared-memory slots per small-M warp ({@code STAGES}): one chunk (2 KiB of weights) in flight
-   * while one computes; 8 x 2 slots let four one-tile or three two-tile blocks share an SM, 24 to
-   * 32 warps whose copies together cover the DRAM latency.
+   * Shared-memory slots per small-M warp ({@code STAGES}): two chunks in flight while one computes
+   * (4 KiB of weights per warp), and 8 x 3 slots still let two blocks share an SM.
    */
-  static final int SMALL_STAGES = 2;
+  static final int SMALL_STAGES = 3;
 
   /** K per small-M chunk: four k16 steps, the weights' K padding. */
   static final int SMALL_CHUNK = 64;

@@ -422,47 +422,56 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
   const int c1 = min(Kp / (16 * CHUNK_STEPS), c0 + chunksPerSplit);
   // This warp's chunks: c0 + warp + i * WARPS for i < mine.
   const int mine = c0 + warp < c1 ? (c1 - c0 - warp + WARPS - 1) / WARPS : 0;
+  const int cFirst = c0 + warp;
   const u64 policy = l2_evict_first();
   const int rowsValid = min(M, 8 * MT);
   const u32 warpBase = smem_u32(smem) + warp * STAGES * T::SLOT_BYTES;
 
-  // What this lane copies per chunk: its own 16 bytes of each step's weights; 16-byte pieces
-  // lane + 32 i of the activation rows below M; lanes 0-15 one scale piece (half lane / 8, lane
-  // group lane % 8), lanes 16-31 the same piece of the zero points.
-  const uint4* wSrc = B + (size_t)strip * (Kp / 16) * 32 + lane;
-  const int sHalf = (lane >> 3) & 1;
+  // What this lane copies per chunk, as addresses of the warp's next chunk that advance by WARPS
+  // chunks per copy (no per-chunk index arithmetic):
+  //  - its own 16 bytes of each step's weights (the bytes it computes on);
+  //  - activation pieces lane + 32 i (i < 2 MT) while below M: row lane / 8 + 4 i, 16-byte
+  //    piece lane % 8 (so every piece of a lane sits at the same k);
+  //  - lanes 0-15 one scale piece (half (lane / 8) % 2, lane group lane % 8), lanes 16-31 the same
+  //    piece of the zero points.
+  constexpr int W_ADVANCE = WARPS * CHUNK_STEPS * 32;  // uint4 between a warp's chunks
+  const uint4* wNext = B + ((size_t)strip * (Kp / 16) + (size_t)cFirst * CHUNK_STEPS) * 32 + lane;
+  const int xRow = lane >> 3, xPiece = lane & 7;
+  const u16* xNext = A + (size_t)xRow * K + cFirst * 64 + xPiece * 8;
+  int xK = cFirst * 64 + xPiece * 8;  // k of the lane's pieces in the next chunk
+  u32 xDst[2 * MT];
+#pragma unroll
+  for (int i = 0; i < 2 * MT; ++i) xDst[i] = W_BYTES + swizzle128(xRow + 4 * i, xPiece);
   const uint4* sSrc = (lane < 16 ? S : Z) + strip * 8 + (lane & 7);
   const bool sCopies = lane < 16 || ZP;
+  const u32 sDst = W_BYTES + T::X_BYTES + (lane >> 3) * 128 + (lane & 7) * 16;
+  int sK = cFirst * 64 + ((lane >> 3) & 1) * 32;  // first k of the lane's scale half
 
   // Rows past M are never copied: zero them once in every slot.
-  for (int q = lane; q < STAGES * (8 * MT - rowsValid) * 8; q += 32) {
-    const int perSlot = (8 * MT - rowsValid) * 8;
-    const int slot = q / perSlot, r = q % perSlot;
-    st_shared_zero16(warpBase + slot * T::SLOT_BYTES + W_BYTES +
-                     swizzle128(rowsValid + (r >> 3), r & 7));
-  }
+#pragma unroll
+  for (int slot = 0; slot < STAGES; ++slot)
+    for (int q = lane; q < (8 * MT - rowsValid) * 8; q += 32)
+      st_shared_zero16(warpBase + slot * T::SLOT_BYTES + W_BYTES +
+                       swizzle128(rowsValid + (q >> 3), q & 7));
 
-  auto copyChunk = [&](int slot, int c) {
+  // Copies the warp's next chunk into `slot` and advances to the one after.
+  auto copyNext = [&](int slot) {
     const u32 base = warpBase + slot * T::SLOT_BYTES;
 #pragma unroll
     for (int j = 0; j < CHUNK_STEPS; ++j)
-      cp_async16_hint(base + j * 512 + lane * 16, wSrc + (size_t)(c * CHUNK_STEPS + j) * 32, policy);
+      cp_async16_hint(base + j * 512 + lane * 16, wNext + j * 32, policy);
+    const bool kOk = xK < K;  // K is a multiple of 8: a piece is wholly inside or past K
 #pragma unroll
     for (int i = 0; i < 2 * MT; ++i) {
-      const int q = lane + 32 * i;
-      if (q < rowsValid * 8) {
-        const int row = q >> 3, piece = q & 7;
-        const int k = c * 64 + piece * 8;
-        const bool ok = k < K;  // K is a multiple of 8: a piece is wholly inside or past K
-        cp_async16_zfill(base + W_BYTES + swizzle128(row, piece),
-                         ok ? A + (size_t)row * K + k : A, ok);
+      if (xRow + 4 * i < rowsValid) {
+        cp_async16_zfill(base + xDst[i], kOk ? xNext + (size_t)4 * i * K : A, kOk);
       }
     }
-    if (sCopies) {
-      const int group = (c * 64 + sHalf * 32) >> groupShift;
-      cp_async16(base + W_BYTES + T::X_BYTES + (lane >> 3) * 128 + (lane & 7) * 16,
-                 sSrc + (size_t)group * (Np / 8));
-    }
+    if (sCopies) cp_async16(base + sDst, sSrc + (size_t)(sK >> groupShift) * (Np / 8));
+    wNext += W_ADVANCE;
+    xNext += WARPS * 64;
+    xK += WARPS * 64;
+    sK += WARPS * 64;
   };
 
   float acc[4][MT][4];
@@ -476,14 +485,28 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
   const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
   const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
 
-  // One chunk from its slot: per 32-k half, the scale (and zero) pairs of the lane's rows g and
-  // g + 8 in the four n16 tiles, the B fragments of both steps, then per step the weights.
+  // One chunk from its slot. Every shared-memory read is issued first (the reads are ordered
+  // with the mma's, so they would otherwise wait for each other): the four steps' weights, the
+  // scale (and zero) pairs of the lane's rows g and g + 8 in the two 32-k halves, the B fragments;
+  // then per half the scale splats and per step the dequantization and four (or eight) mma's.
   auto computeChunk = [&](int slot) {
     const u32 base = warpBase + slot * T::SLOT_BYTES;
+    uint4 wv[CHUNK_STEPS], sv[2], zv[2];
+    u32 b[2][MT][4];
+#pragma unroll
+    for (int j = 0; j < CHUNK_STEPS; ++j) wv[j] = ld_shared16(base + j * 512 + lane * 16);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const uint4 sv = ld_shared16(base + W_BYTES + T::X_BYTES + h * 128 + g * 16);
-      const u32 sp[4] = {sv.x, sv.y, sv.z, sv.w};
+      sv[h] = ld_shared16(base + W_BYTES + T::X_BYTES + h * 128 + g * 16);
+      if (ZP) zv[h] = ld_shared16(base + W_BYTES + T::X_BYTES + T::S_BYTES + h * 128 + g * 16);
+      // Matrices 0..3 of an x4 at pieces 4h + 0..3: (b0, b1) of steps 2h and 2h + 1.
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+        ldmatrix_x4(b[h][mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const u32 sp[4] = {sv[h].x, sv[h].y, sv[h].z, sv[h].w};
       u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
 #pragma unroll
       for (int p = 0; p < 4; ++p) {
@@ -493,8 +516,7 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
         zgHi[p] = zg8Hi[p] = symZeroHi;
       }
       if (ZP) {
-        const uint4 zv = ld_shared16(base + W_BYTES + T::X_BYTES + T::S_BYTES + h * 128 + g * 16);
-        const u32 zp[4] = {zv.x, zv.y, zv.z, zv.w};
+        const u32 zp[4] = {zv[h].x, zv[h].y, zv[h].z, zv[h].w};
 #pragma unroll
         for (int p = 0; p < 4; ++p) {
           zg[p] = splat_half<0>(zp[p]);
@@ -506,41 +528,42 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
           }
         }
       }
-      // Matrices 0..3 of an x4 at pieces 4h + 0..3: (b0, b1) of steps 2h and 2h + 1.
-      u32 b[MT][4];
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-        ldmatrix_x4(b[mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
 #pragma unroll
       for (int jj = 0; jj < 2; ++jj) {
-        const uint4 wv = ld_shared16(base + (2 * h + jj) * 512 + lane * 16);
-        const u32 words[4] = {wv.x, wv.y, wv.z, wv.w};
+        const uint4 w4 = wv[2 * h + jj];
+        const u32 words[4] = {w4.x, w4.y, w4.z, w4.w};
 #pragma unroll
         for (int p = 0; p < 4; ++p) {
           u32 a[4];
           dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)
-            mma_m16n8k16<BF16>(acc[p][mt], a, b[mt][2 * jj], b[mt][2 * jj + 1]);
+            mma_m16n8k16<BF16>(acc[p][mt], a, b[h][mt][2 * jj], b[h][mt][2 * jj + 1]);
         }
       }
     }
   };
 
   // Chunk i lives in slot i % STAGES; chunks i + 1 .. i + STAGES - 1 are in flight while it
-  // computes (one cp.async group per chunk, empty past the warp's last).
+  // computes (one cp.async group per chunk, empty past the warp's last). The loop is unrolled by
+  // STAGES so that every slot address is a constant offset.
 #pragma unroll
   for (int i = 0; i < STAGES - 1; ++i) {
-    if (i < mine) copyChunk(i, c0 + warp + i * WARPS);
+    if (i < mine) copyNext(i);
     cp_async_commit();
   }
-  for (int i = 0; i < mine; ++i) {
-    __syncwarp();  // every lane is done reading the slot refilled next (chunk i - 1's)
-    if (i + STAGES - 1 < mine) copyChunk((i + STAGES - 1) % STAGES, c0 + warp + (i + STAGES - 1) * WARPS);
-    cp_async_commit();
-    cp_async_wait<STAGES - 1>();
-    __syncwarp();  // the other lanes' copies of chunk i are visible
-    computeChunk(i % STAGES);
+  for (int i0 = 0; i0 < mine; i0 += STAGES) {
+#pragma unroll
+    for (int r = 0; r < STAGES; ++r) {
+      if (i0 + r < mine) {
+        __syncwarp();  // every lane is done reading the slot refilled next (chunk i - 1's)
+        if (i0 + r + STAGES - 1 < mine) copyNext((r + STAGES - 1) % STAGES);
+        cp_async_commit();
+        cp_async_wait<STAGES - 1>();
+        __syncwarp();  // the other lanes' copies of chunk i are visible
+        computeChunk(r);
+      }
+    }
   }
   cp_async_wait<0>();
   __syncthreads();  // the reduction below reuses the warps' slots
@@ -632,8 +655,8 @@ Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
   Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_bf16_zp, WARPS, MT, STAGES, MIN_BLOCKS, true, true)
 
 // small8 / small16: eight warps per strip (a block's warps read 16 KiB of consecutive weights per
-// round); two slots per warp, so one chunk (2 KiB of weights) per warp is in flight while one
-// computes. 8 x 2 slots of 3.3 / 4.3 KiB: four (small8) or three (small16) blocks per SM, 32 or
-// 24 warps; registers are capped where that occupancy needs it (64 and 85 per thread).
-Q4_W4A16_SMALL(small8, 8, 1, 2, 4)
-Q4_W4A16_SMALL(small16, 8, 2, 2, 3)
+// round); three slots per warp, so two chunks (4 KiB of weights) per warp are in flight while one
+// computes. 8 x 3 slots of 3.3 / 4.3 KiB: two blocks, 16 warps, per SM, which keeps 64 KiB of
+// weights per SM in flight; registers are capped where that occupancy needs no more.
+Q4_W4A16_SMALL(small8, 8, 1, 3, 2)
+Q4_W4A16_SMALL(small16, 8, 2, 3, 2)
