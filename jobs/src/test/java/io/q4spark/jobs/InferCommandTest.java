@@ -238,7 +238,8 @@ class InferCommandTest {
     assertUsage(
         "q4spark infer: input "
             + in
-            + ": column 'id' has type bigint, expected array<float> or array<double>",
+            + ": column 'id' has type bigint, expected array<float>, array<double> or vector"
+            + " (Spark ML)",
         "infer",
         "--model",
         m,
