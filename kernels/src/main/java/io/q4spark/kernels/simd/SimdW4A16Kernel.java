@@ -90,6 +90,18 @@ public final class SimdW4A16Kernel implements LinearKernel {
     return FS + " (" + FS.length() + " float lanes)";
   }
 
+  /**
+   * Nibble {@code nibble} of each lane as a float, for a nibble index that is not a constant: the
+   * same values as {@link #decode} (the top nibble shifted down, the others {@code code * 2^4j}),
+   * through one mask and one shift amount chosen without a branch, so no vector is merged.
+   */
+  static FloatVector decodeInPlace(IntVector word, int nibble) {
+    return (FloatVector)
+        word.lanewise(VectorOperators.LSHR, nibble == 7 ? 28 : 0)
+            .and(nibble == 7 ? 0xF : 0xF << (4 * nibble))
+            .convert(VectorOperators.I2F, 0);
+  }
+
   static FloatVector decode(IntVector word, int nibble) {
     IntVector q =
         nibble < 7 ? word.and(0xF << (4 * nibble)) : word.lanewise(VectorOperators.LSHR, 28);

@@ -27,6 +27,9 @@ final class SimdW4A16Layer implements PreparedLinear {
    */
   private static final int MICRO_ROWS = 6;
 
+  /** Rows sharing each decoded word on the streaming path ({@link #fourRows}). */
+  private static final int STREAM_BLOCK_ROWS = 4;
+
   /** 2^-4j: undoes the position of nibble j (j = 0..6) left in place by the decode mask. */
   private static final float[] NIBBLE_SCALE = new float[8];
 
@@ -162,7 +165,8 @@ final class SimdW4A16Layer implements PreparedLinear {
     boolean blocked = rows >= MICRO_ROWS || !folded;
     // The micro-kernel runs whole blocks: rows are padded with zeros to a multiple of MICRO_ROWS
     // (at most 5 wasted rows) rather than handled one at a time.
-    int paddedRows = rows >= MICRO_ROWS ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
+    int paddedRows =
+        blocked && rows >= MICRO_ROWS ? (rows + MICRO_ROWS - 1) / MICRO_ROWS * MICRO_ROWS : rows;
     int np = panels.nPadded;
     Scratch scratch = SCRATCH.get();
     // Activations by position; on the streaming fp32 path each is pre-scaled by 2^-4j for its
@@ -278,10 +282,77 @@ final class SimdW4A16Layer implements PreparedLinear {
       float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
     int groups = panels.groups;
     for (int n0 = from; n0 < to; n0 += P) {
-      for (int m = 0; m < rows; m++) {
+      int m = 0;
+      for (; m + STREAM_BLOCK_ROWS <= rows; m += STREAM_BLOCK_ROWS) {
+        fourRows(xp, groupSums, acc, m, n0);
+      }
+      for (; m < rows; m++) {
         oneRow(xp, groupSums, acc, m, n0, 0, groups);
       }
     }
+  }
+
+  /**
+   * Rows [m, m + 4) of panel {@code n0}: {@link #oneRow} with each word decoded once for four rows.
+   * Two partial sums per row (even and odd nibbles) keep 8 multiply-adds in flight, twice the
+   * 4-cycle FMA latency at one FMA per cycle. Measured, one thread, K = N = 4096, M = 4: 2.2 ms
+   * against 2.5 for four calls of {@link #oneRow}. It stays below {@link #MICRO_ROWS}: with one
+   * broadcast per multiply-add it reaches 31 GMAC/s per core, where the buffered micro-kernel (two
+   * multiply-adds per broadcast) reaches 32 and at M = 16 wins, 8.6 ms against 9.2.
+   */
+  private void fourRows(float[] xp, float[] groupSums, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = FloatVector.zero(FS);
+    FloatVector a2 = FloatVector.zero(FS);
+    FloatVector a3 = FloatVector.zero(FS);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector t0 = FloatVector.zero(FS);
+      FloatVector t1 = FloatVector.zero(FS);
+      FloatVector t2 = FloatVector.zero(FS);
+      FloatVector t3 = FloatVector.zero(FS);
+      FloatVector u0 = FloatVector.zero(FS);
+      FloatVector u1 = FloatVector.zero(FS);
+      FloatVector u2 = FloatVector.zero(FS);
+      FloatVector u3 = FloatVector.zero(FS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        // A loop over nibble pairs, not 8 copies: the unrolled body is too large for C2's inlining
+        // budget (NodeCountInliningCutoff), which would leave vector calls boxed.
+        for (int j = 0; j < 8; j += 2) {
+          FloatVector c = SimdW4A16Kernel.decodeInPlace(word, j);
+          t0 = c.fma(FloatVector.broadcast(FS, xp[pos + j]), t0);
+          t1 = c.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), t1);
+          t2 = c.fma(FloatVector.broadcast(FS, xp[pos + 2 * kp + j]), t2);
+          t3 = c.fma(FloatVector.broadcast(FS, xp[pos + 3 * kp + j]), t3);
+          c = SimdW4A16Kernel.decodeInPlace(word, j + 1);
+          u0 = c.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), u0);
+          u1 = c.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), u1);
+          u2 = c.fma(FloatVector.broadcast(FS, xp[pos + 2 * kp + j + 1]), u2);
+          u3 = c.fma(FloatVector.broadcast(FS, xp[pos + 3 * kp + j + 1]), u3);
+        }
+      }
+      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
+      a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.add(u0).fma(s, a0));
+      a1 =
+          zs.fma(FloatVector.broadcast(FS, groupSums[(m + 1) * groups + g]), t1.add(u1).fma(s, a1));
+      a2 =
+          zs.fma(FloatVector.broadcast(FS, groupSums[(m + 2) * groups + g]), t2.add(u2).fma(s, a2));
+      a3 =
+          zs.fma(FloatVector.broadcast(FS, groupSums[(m + 3) * groups + g]), t3.add(u3).fma(s, a3));
+    }
+    a0.intoArray(acc, m * np + n0);
+    a1.intoArray(acc, (m + 1) * np + n0);
+    a2.intoArray(acc, (m + 2) * np + n0);
+    a3.intoArray(acc, (m + 3) * np + n0);
   }
 
   /**
