@@ -137,18 +137,29 @@ final class SimdW4A8Layer {
         panelCount * rowParts,
         1,
         (from, to) -> {
-          for (int u = from; u < to; u++) {
+          for (int u = from; u < to; ) {
             int n0 = u / rowParts * P;
             int part = u % rowParts;
+            // Two neighbouring panels of the same rows: the one-row kernel runs them together,
+            // each activation broadcast then serving both.
+            boolean two = rowParts == 1 && u + 1 < to;
             int m0 = Math.min(rows, blocks * part / rowParts * BLOCK_ROWS);
             int m1 = Math.min(rows, blocks * (part + 1) / rowParts * BLOCK_ROWS);
             int m = m0;
             for (; m + BLOCK_ROWS <= m1; m += BLOCK_ROWS) {
               fourRows(pairs, codeSums, acc, groupSums, m, n0);
+              if (two) {
+                fourRows(pairs, codeSums, acc, groupSums, m, n0 + P);
+              }
             }
             for (; m < m1; m++) {
-              oneRow(pairs, codeSums, acc, groupSums, m, n0);
+              if (two) {
+                oneRowTwoPanels(pairs, codeSums, acc, groupSums, m, n0);
+              } else {
+                oneRow(pairs, codeSums, acc, groupSums, m, n0);
+              }
             }
+            u += two ? 2 : 1;
           }
         });
     return acc;
@@ -206,6 +217,67 @@ final class SimdW4A8Layer {
       f0 = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(ws, f0);
     }
     f0.intoArray(acc, m * np + n0);
+  }
+
+  /**
+   * Row {@code m}, panels {@code n0} and {@code n0 + P}: {@link #oneRow} for two panels, each
+   * activation broadcast serving both (measured in L2, one thread: 52 GMAC/s against 44 with one
+   * panel).
+   */
+  private void oneRowTwoPanels(
+      int[] pairs, int[] codeSums, float[] acc, int[] groupSums, int m, int n0) {
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelWords = (panels.kPadded / 8) * P;
+    int baseA = (n0 / P) * panelWords;
+    int baseB = baseA + panelWords;
+    int x0 = m * (panels.kPadded / 2);
+    FloatVector fa = FloatVector.zero(FS);
+    FloatVector fb = FloatVector.zero(FS);
+    for (int g = 0; g < groups; g++) {
+      IntVector ia = IntVector.zero(IS);
+      IntVector ib = IntVector.zero(IS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += FLUSH_WORDS) {
+        int w1 = Math.min(wEnd, w0 + FLUSH_WORDS);
+        ShortVector sa = ShortVector.zero(SS);
+        ShortVector sb = ShortVector.zero(SS);
+        for (int w = w0; w < w1; w++) {
+          ShortVector qa = IntVector.fromArray(IS, words, baseA + w * P).reinterpretAsShorts();
+          ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
+          // A loop, not 4 copies: see fourRows.
+          for (int j = 0; j < 4; j++) {
+            ShortVector x = pair(pairs, x0 + w * 4 + j);
+            sa = sa.add(qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE).mul(x));
+            sb = sb.add(qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE).mul(x));
+          }
+        }
+        IntVector va = sa.reinterpretAsInts();
+        ia =
+            ia.add(va.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(va.lanewise(VectorOperators.ASHR, 16));
+        IntVector vb = sb.reinterpretAsInts();
+        ib =
+            ib.add(vb.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(vb.lanewise(VectorOperators.ASHR, 16));
+      }
+      int zeroSum = codeZero * codeSums[m * groups + g];
+      ia = ia.sub(zeroSum);
+      ib = ib.sub(zeroSum);
+      if (groupSums != null) {
+        ia.intoArray(groupSums, (m * groups + g) * np + n0);
+        ib.intoArray(groupSums, (m * groups + g) * np + n0 + P);
+      }
+      fa =
+          ((FloatVector) ia.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(FS, scales, g * np + n0), fa);
+      fb =
+          ((FloatVector) ib.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(FS, scales, g * np + n0 + P), fb);
+    }
+    fa.intoArray(acc, m * np + n0);
+    fb.intoArray(acc, m * np + n0 + P);
   }
 
   /** Rows [m, m + 4), panel {@code n0}: each word decoded once for the four rows. */
