@@ -117,6 +117,8 @@ final class SimdW4A8Layer {
     float[] acc = s.acc;
     java.util.Arrays.fill(pairs, 0, rows * half, 0);
     java.util.Arrays.fill(codeSums, 0, rows * groups, 0);
+    // fourRowsTwoPanels adds each group into acc; the other kernels overwrite their rows.
+    java.util.Arrays.fill(acc, 0, rows * np, 0f);
     for (int m = 0; m < rows; m++) {
       for (int kk = 0; kk < k; kk++) {
         int pos = panels.positionOf[kk];
@@ -147,9 +149,10 @@ final class SimdW4A8Layer {
             int m1 = Math.min(rows, blocks * (part + 1) / rowParts * BLOCK_ROWS);
             int m = m0;
             for (; m + BLOCK_ROWS <= m1; m += BLOCK_ROWS) {
-              fourRows(pairs, codeSums, acc, groupSums, m, n0);
               if (two) {
-                fourRows(pairs, codeSums, acc, groupSums, m, n0 + P);
+                fourRowsTwoPanels(pairs, codeSums, acc, groupSums, m, n0);
+              } else {
+                fourRows(pairs, codeSums, acc, groupSums, m, n0);
               }
             }
             for (; m < m1; m++) {
@@ -278,6 +281,148 @@ final class SimdW4A8Layer {
     }
     fa.intoArray(acc, m * np + n0);
     fb.intoArray(acc, m * np + n0 + P);
+  }
+
+  /**
+   * Rows [m, m + 4), panels {@code n0} and {@code n0 + P}: each word decoded once for four rows and
+   * each activation broadcast serving both panels. The fp32 sums live in {@code acc} (one load and
+   * store per group), so the 16 integer accumulators fit in registers.
+   */
+  private void fourRowsTwoPanels(
+      int[] pairs, int[] codeSums, float[] acc, int[] groupSums, int m, int n0) {
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelWords = (panels.kPadded / 8) * P;
+    int baseA = (n0 / P) * panelWords;
+    int baseB = baseA + panelWords;
+    int half = panels.kPadded / 2;
+    int x0 = m * half;
+    for (int g = 0; g < groups; g++) {
+      IntVector a0 = IntVector.zero(IS);
+      IntVector a1 = IntVector.zero(IS);
+      IntVector a2 = IntVector.zero(IS);
+      IntVector a3 = IntVector.zero(IS);
+      IntVector b0 = IntVector.zero(IS);
+      IntVector b1 = IntVector.zero(IS);
+      IntVector b2 = IntVector.zero(IS);
+      IntVector b3 = IntVector.zero(IS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += FLUSH_WORDS) {
+        int w1 = Math.min(wEnd, w0 + FLUSH_WORDS);
+        ShortVector sa0 = ShortVector.zero(SS);
+        ShortVector sa1 = ShortVector.zero(SS);
+        ShortVector sa2 = ShortVector.zero(SS);
+        ShortVector sa3 = ShortVector.zero(SS);
+        ShortVector sb0 = ShortVector.zero(SS);
+        ShortVector sb1 = ShortVector.zero(SS);
+        ShortVector sb2 = ShortVector.zero(SS);
+        ShortVector sb3 = ShortVector.zero(SS);
+        for (int w = w0; w < w1; w++) {
+          ShortVector qa = IntVector.fromArray(IS, words, baseA + w * P).reinterpretAsShorts();
+          ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
+          // A loop, not 4 copies: see fourRows.
+          for (int j = 0; j < 4; j++) {
+            ShortVector ca = qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+            ShortVector cb = qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+            int x = x0 + w * 4 + j;
+            ShortVector v = pair(pairs, x);
+            sa0 = sa0.add(ca.mul(v));
+            sb0 = sb0.add(cb.mul(v));
+            v = pair(pairs, x + half);
+            sa1 = sa1.add(ca.mul(v));
+            sb1 = sb1.add(cb.mul(v));
+            v = pair(pairs, x + 2 * half);
+            sa2 = sa2.add(ca.mul(v));
+            sb2 = sb2.add(cb.mul(v));
+            v = pair(pairs, x + 3 * half);
+            sa3 = sa3.add(ca.mul(v));
+            sb3 = sb3.add(cb.mul(v));
+          }
+        }
+        IntVector va0 = sa0.reinterpretAsInts();
+        a0 =
+            a0.add(va0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(va0.lanewise(VectorOperators.ASHR, 16));
+        IntVector va1 = sa1.reinterpretAsInts();
+        a1 =
+            a1.add(va1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(va1.lanewise(VectorOperators.ASHR, 16));
+        IntVector va2 = sa2.reinterpretAsInts();
+        a2 =
+            a2.add(va2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(va2.lanewise(VectorOperators.ASHR, 16));
+        IntVector va3 = sa3.reinterpretAsInts();
+        a3 =
+            a3.add(va3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(va3.lanewise(VectorOperators.ASHR, 16));
+        IntVector vb0 = sb0.reinterpretAsInts();
+        b0 =
+            b0.add(vb0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(vb0.lanewise(VectorOperators.ASHR, 16));
+        IntVector vb1 = sb1.reinterpretAsInts();
+        b1 =
+            b1.add(vb1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(vb1.lanewise(VectorOperators.ASHR, 16));
+        IntVector vb2 = sb2.reinterpretAsInts();
+        b2 =
+            b2.add(vb2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(vb2.lanewise(VectorOperators.ASHR, 16));
+        IntVector vb3 = sb3.reinterpretAsInts();
+        b3 =
+            b3.add(vb3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+                .add(vb3.lanewise(VectorOperators.ASHR, 16));
+      }
+      // Inline, not a helper: see oneRow.
+      FloatVector wa = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector wb = FloatVector.fromArray(FS, scales, g * np + n0 + P);
+      int z0 = codeZero * codeSums[m * groups + g];
+      a0 = a0.sub(z0);
+      b0 = b0.sub(z0);
+      int z1 = codeZero * codeSums[(m + 1) * groups + g];
+      a1 = a1.sub(z1);
+      b1 = b1.sub(z1);
+      int z2 = codeZero * codeSums[(m + 2) * groups + g];
+      a2 = a2.sub(z2);
+      b2 = b2.sub(z2);
+      int z3 = codeZero * codeSums[(m + 3) * groups + g];
+      a3 = a3.sub(z3);
+      b3 = b3.sub(z3);
+      if (groupSums != null) {
+        a0.intoArray(groupSums, (m * groups + g) * np + n0);
+        b0.intoArray(groupSums, (m * groups + g) * np + n0 + P);
+        a1.intoArray(groupSums, ((m + 1) * groups + g) * np + n0);
+        b1.intoArray(groupSums, ((m + 1) * groups + g) * np + n0 + P);
+        a2.intoArray(groupSums, ((m + 2) * groups + g) * np + n0);
+        b2.intoArray(groupSums, ((m + 2) * groups + g) * np + n0 + P);
+        a3.intoArray(groupSums, ((m + 3) * groups + g) * np + n0);
+        b3.intoArray(groupSums, ((m + 3) * groups + g) * np + n0 + P);
+      }
+      ((FloatVector) a0.convert(VectorOperators.I2F, 0))
+          .fma(wa, FloatVector.fromArray(FS, acc, m * np + n0))
+          .intoArray(acc, m * np + n0);
+      ((FloatVector) b0.convert(VectorOperators.I2F, 0))
+          .fma(wb, FloatVector.fromArray(FS, acc, m * np + n0 + P))
+          .intoArray(acc, m * np + n0 + P);
+      ((FloatVector) a1.convert(VectorOperators.I2F, 0))
+          .fma(wa, FloatVector.fromArray(FS, acc, (m + 1) * np + n0))
+          .intoArray(acc, (m + 1) * np + n0);
+      ((FloatVector) b1.convert(VectorOperators.I2F, 0))
+          .fma(wb, FloatVector.fromArray(FS, acc, (m + 1) * np + n0 + P))
+          .intoArray(acc, (m + 1) * np + n0 + P);
+      ((FloatVector) a2.convert(VectorOperators.I2F, 0))
+          .fma(wa, FloatVector.fromArray(FS, acc, (m + 2) * np + n0))
+          .intoArray(acc, (m + 2) * np + n0);
+      ((FloatVector) b2.convert(VectorOperators.I2F, 0))
+          .fma(wb, FloatVector.fromArray(FS, acc, (m + 2) * np + n0 + P))
+          .intoArray(acc, (m + 2) * np + n0 + P);
+      ((FloatVector) a3.convert(VectorOperators.I2F, 0))
+          .fma(wa, FloatVector.fromArray(FS, acc, (m + 3) * np + n0))
+          .intoArray(acc, (m + 3) * np + n0);
+      ((FloatVector) b3.convert(VectorOperators.I2F, 0))
+          .fma(wb, FloatVector.fromArray(FS, acc, (m + 3) * np + n0 + P))
+          .intoArray(acc, (m + 3) * np + n0 + P);
+    }
   }
 
   /** Rows [m, m + 4), panel {@code n0}: each word decoded once for the four rows. */
