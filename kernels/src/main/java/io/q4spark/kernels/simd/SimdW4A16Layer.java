@@ -44,13 +44,18 @@ final class SimdW4A16Layer implements PreparedLinear {
   private final SimdPanels panels;
   private final int threads;
 
-  /** [groups, nPadded] scales in the activation dtype. */
+  /**
+   * Scales in the activation dtype, panel-major: {@code scales[n0 * groups + g * P + n % P]} for
+   * panel start {@code n0 = n - n % P}, so a panel's scales follow each other in memory and stream
+   * with its weights (row-major [groups, N] puts the next group's 16 floats N * 4 bytes away, a
+   * fresh page for every group of a cold layer).
+   */
   private final float[] scales;
 
-  /** [groups, nPadded] zero * scale, folded into one multiply-add per group (streaming path). */
+  /** zero * scale, laid out as {@link #scales}: one multiply-add per group (streaming path). */
   private final float[] zeroTimesScale;
 
-  /** [groups, nPadded] zero codes as floats (buffered path). */
+  /** Zero codes as floats, laid out as {@link #scales} (buffered path). */
   private final float[] zeros;
 
   /**
@@ -93,9 +98,10 @@ final class SimdW4A16Layer implements PreparedLinear {
       for (int n = 0; n < config.n(); n++) {
         float s = act.round(layer.scales()[g * config.n() + n]);
         int z = layer.zeros() != null ? layer.zeros().code(g, n) : codeZero;
-        scales[g * np + n] = s;
-        zeroTimesScale[g * np + n] = z * s;
-        zeros[g * np + n] = z;
+        int i = scaleIndex(g, n, groups);
+        scales[i] = s;
+        zeroTimesScale[i] = z * s;
+        zeros[i] = z;
       }
     }
     int[] starts = new int[groups + 1];
@@ -121,13 +127,18 @@ final class SimdW4A16Layer implements PreparedLinear {
                   + ": scale "
                   + scales[i]
                   + " of group "
-                  + i / np
+                  + i % (groups * P) / P
                   + ", output "
-                  + i % np
+                  + (i / (groups * P) * P + i % P)
                   + " makes dequantized float16 weights overflow (15 * scale >= 65520)");
         }
       }
     }
+  }
+
+  /** Index of group g, output n in the panel-major scale arrays ({@link #scales}). */
+  static int scaleIndex(int g, int n, int groups) {
+    return (n - n % P) * groups + g * P + n % P;
   }
 
   @Override
@@ -339,8 +350,8 @@ final class SimdW4A16Layer implements PreparedLinear {
           u3 = c.fma(FloatVector.broadcast(FS, xp[pos + 3 * kp + j + 1]), u3);
         }
       }
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, n0 * groups + g * P).neg();
       a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t0.add(u0).fma(s, a0));
       a1 =
           zs.fma(FloatVector.broadcast(FS, groupSums[(m + 1) * groups + g]), t1.add(u1).fma(s, a1));
@@ -409,13 +420,13 @@ final class SimdW4A16Layer implements PreparedLinear {
    */
   private void dequantizeInto(float[] buf, int offset, int n0, int g0, int g1, int stride) {
     int kp = panels.kPadded;
-    int np = panels.nPadded;
+    int groups = panels.groups;
     int[] words = panels.words;
     int panelBase = (n0 / P) * (kp / 8) * P;
     int base = panels.groupStart[g0];
     for (int g = g0; g < g1; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector z = FloatVector.fromArray(FS, zeros, g * np + n0);
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
       int wEnd = panels.groupStart[g + 1] / 8;
       for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
         IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
@@ -581,8 +592,8 @@ final class SimdW4A16Layer implements PreparedLinear {
         t3 = SimdW4A16Kernel.decode(word, 7).fma(FloatVector.broadcast(FS, xp[pos + 7]), t3);
       }
       FloatVector t = t0.add(t1).add(t2.add(t3));
-      FloatVector s = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, g * np + n0).neg();
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector zs = FloatVector.fromArray(FS, zeroTimesScale, n0 * groups + g * P).neg();
       a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t.fma(s, a0));
     }
     a0.intoArray(acc, m * np + n0);

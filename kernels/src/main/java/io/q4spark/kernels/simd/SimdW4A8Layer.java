@@ -59,7 +59,7 @@ final class SimdW4A8Layer {
   private final int threads;
   private final int codeZero;
 
-  /** [groups, nPadded] weight scales (already in the model dtype). */
+  /** Weight scales (already in the model dtype), panel-major as {@code SimdW4A16Layer.scales}. */
   private final float[] scales;
 
   SimdW4A8Layer(QuantizedLinear layer, float[] weightScales, int threads) {
@@ -72,7 +72,9 @@ final class SimdW4A8Layer {
     int np = panels.nPadded;
     this.scales = new float[groups * np];
     for (int g = 0; g < groups; g++) {
-      System.arraycopy(weightScales, g * n, scales, g * np, n);
+      for (int nn = 0; nn < n; nn++) {
+        scales[SimdW4A16Layer.scaleIndex(g, nn, groups)] = weightScales[g * n + nn];
+      }
     }
   }
 
@@ -212,7 +214,7 @@ final class SimdW4A8Layer {
             i0.add(v0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
                 .add(v0.lanewise(VectorOperators.ASHR, 16));
       }
-      FloatVector ws = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector ws = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
       i0 = i0.sub(codeZero * codeSums[m * groups + g]);
       if (groupSums != null) {
         i0.intoArray(groupSums, (m * groups + g) * np + n0);
@@ -274,10 +276,10 @@ final class SimdW4A8Layer {
       }
       fa =
           ((FloatVector) ia.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(FS, scales, g * np + n0), fa);
+              .fma(FloatVector.fromArray(FS, scales, n0 * groups + g * P), fa);
       fb =
           ((FloatVector) ib.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.fromArray(FS, scales, g * np + n0 + P), fb);
+              .fma(FloatVector.fromArray(FS, scales, (n0 + P) * groups + g * P), fb);
     }
     fa.intoArray(acc, m * np + n0);
     fb.intoArray(acc, m * np + n0 + P);
@@ -374,8 +376,8 @@ final class SimdW4A8Layer {
                 .add(vb3.lanewise(VectorOperators.ASHR, 16));
       }
       // Inline, not a helper: see oneRow.
-      FloatVector wa = FloatVector.fromArray(FS, scales, g * np + n0);
-      FloatVector wb = FloatVector.fromArray(FS, scales, g * np + n0 + P);
+      FloatVector wa = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector wb = FloatVector.fromArray(FS, scales, (n0 + P) * groups + g * P);
       int z0 = codeZero * codeSums[m * groups + g];
       a0 = a0.sub(z0);
       b0 = b0.sub(z0);
@@ -479,7 +481,7 @@ final class SimdW4A8Layer {
             i3.add(v3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
                 .add(v3.lanewise(VectorOperators.ASHR, 16));
       }
-      FloatVector ws = FloatVector.fromArray(FS, scales, g * np + n0);
+      FloatVector ws = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
       i0 = i0.sub(codeZero * codeSums[m * groups + g]);
       i1 = i1.sub(codeZero * codeSums[(m + 1) * groups + g]);
       i2 = i2.sub(codeZero * codeSums[(m + 2) * groups + g]);
