@@ -338,12 +338,19 @@ final class SimdW4A16Layer implements PreparedLinear {
         // A loop over nibble pairs, not 8 copies: the unrolled body is too large for C2's inlining
         // budget (NodeCountInliningCutoff), which would leave vector calls boxed.
         for (int j = 0; j < 8; j += 2) {
-          FloatVector c = SimdW4A16Kernel.decodeInPlace(word, j);
+          // The decode written out, not SimdW4A16Kernel.decode: in a method this large C2 stops
+          // inlining helpers (NodeCountInliningCutoff), and a vector returned from a call that is
+          // not inlined is boxed on the heap. Nibble j + 1 = 7 is shifted down, the others masked.
+          FloatVector c = (FloatVector) word.and(0xF << (4 * j)).convert(VectorOperators.I2F, 0);
           t0 = c.fma(FloatVector.broadcast(FS, xp[pos + j]), t0);
           t1 = c.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), t1);
           t2 = c.fma(FloatVector.broadcast(FS, xp[pos + 2 * kp + j]), t2);
           t3 = c.fma(FloatVector.broadcast(FS, xp[pos + 3 * kp + j]), t3);
-          c = SimdW4A16Kernel.decodeInPlace(word, j + 1);
+          c =
+              (FloatVector)
+                  word.lanewise(VectorOperators.LSHR, j == 6 ? 28 : 0)
+                      .and(j == 6 ? 0xF : 0xF << (4 * j + 4))
+                      .convert(VectorOperators.I2F, 0);
           u0 = c.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), u0);
           u1 = c.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), u1);
           u2 = c.fma(FloatVector.broadcast(FS, xp[pos + 2 * kp + j + 1]), u2);

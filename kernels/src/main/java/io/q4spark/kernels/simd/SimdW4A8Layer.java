@@ -30,6 +30,11 @@ import jdk.incubator.vector.VectorSpecies;
  * step is a shift, an and, a multiply and an add for twice as many lanes as an fp32 FMA has: about
  * half the instructions of the fp32 path per multiply-add. Rows are register-blocked by {@link
  * #BLOCK_ROWS}: each word is decoded once for that many rows.
+ *
+ * <p>The kernels call no helper methods of their own and spell out each broadcast: in methods this
+ * large C2 stops inlining methods that are not forced ({@code NodeCountInliningCutoff}), and a
+ * vector returned from a call that is not inlined is boxed on the heap (measured: a one-line
+ * broadcast helper left out cost 188 MB of garbage per call at M = 16, 2 threads).
  */
 final class SimdW4A8Layer {
   private static final VectorSpecies<Float> FS = SimdW4A16Kernel.FS;
@@ -83,6 +88,10 @@ final class SimdW4A8Layer {
     int[] pairs = new int[0];
     int[] codeSums = new int[0];
     float[] acc = new float[0];
+    final int[] blockSums = new int[2 * BLOCK_ROWS * P];
+
+    /** A block's 16-bit sums on their way to {@link #blockSums}. */
+    final short[] blockPartials = new short[2 * BLOCK_ROWS * 2 * P];
 
     void ensure(int pairCount, int sumCount, int accCount) {
       if (pairs.length < pairCount) {
@@ -119,7 +128,7 @@ final class SimdW4A8Layer {
     float[] acc = s.acc;
     java.util.Arrays.fill(pairs, 0, rows * half, 0);
     java.util.Arrays.fill(codeSums, 0, rows * groups, 0);
-    // fourRowsTwoPanels adds each group into acc; the other kernels overwrite their rows.
+    // fourRows adds each group into acc; the one-row kernels overwrite their rows.
     java.util.Arrays.fill(acc, 0, rows * np, 0f);
     for (int m = 0; m < rows; m++) {
       for (int kk = 0; kk < k; kk++) {
@@ -141,6 +150,10 @@ final class SimdW4A8Layer {
         panelCount * rowParts,
         1,
         (from, to) -> {
+          // This thread's integer group sums of a 4-row block, two panels.
+          Scratch own = SCRATCH.get();
+          int[] isum = own.blockSums;
+          short[] partial = own.blockPartials;
           for (int u = from; u < to; ) {
             int n0 = u / rowParts * P;
             int part = u % rowParts;
@@ -151,11 +164,7 @@ final class SimdW4A8Layer {
             int m1 = Math.min(rows, blocks * (part + 1) / rowParts * BLOCK_ROWS);
             int m = m0;
             for (; m + BLOCK_ROWS <= m1; m += BLOCK_ROWS) {
-              if (two) {
-                fourRowsTwoPanels(pairs, codeSums, acc, groupSums, m, n0);
-              } else {
-                fourRows(pairs, codeSums, acc, groupSums, m, n0);
-              }
+              fourRows(pairs, codeSums, acc, groupSums, isum, partial, m, n0, two);
             }
             for (; m < m1; m++) {
               if (two) {
@@ -178,11 +187,6 @@ final class SimdW4A8Layer {
     return panels.nPadded;
   }
 
-  /** One pair of activation codes broadcast to every 32-bit lane, seen as 16-bit lanes. */
-  private static ShortVector pair(int[] pairs, int index) {
-    return IntVector.broadcast(IS, pairs[index]).reinterpretAsShorts();
-  }
-
   /** Row {@code m}, panel {@code n0}: the loop of the class comment for one row. */
   private void oneRow(int[] pairs, int[] codeSums, float[] acc, int[] groupSums, int m, int n0) {
     int np = panels.nPadded;
@@ -202,10 +206,21 @@ final class SimdW4A8Layer {
           ShortVector q = IntVector.fromArray(IS, words, panelBase + w * P).reinterpretAsShorts();
           int x = x0 + w * 4;
           // Two chains, so consecutive adds do not wait for each other.
-          s0 = s0.add(q.and(NIBBLE).mul(pair(pairs, x)));
-          t0 = t0.add(q.lanewise(VectorOperators.LSHR, 4).and(NIBBLE).mul(pair(pairs, x + 1)));
-          s0 = s0.add(q.lanewise(VectorOperators.LSHR, 8).and(NIBBLE).mul(pair(pairs, x + 2)));
-          t0 = t0.add(q.lanewise(VectorOperators.LSHR, 12).mul(pair(pairs, x + 3)));
+          s0 = s0.add(q.and(NIBBLE).mul(IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts()));
+          t0 =
+              t0.add(
+                  q.lanewise(VectorOperators.LSHR, 4)
+                      .and(NIBBLE)
+                      .mul(IntVector.broadcast(IS, pairs[x + 1]).reinterpretAsShorts()));
+          s0 =
+              s0.add(
+                  q.lanewise(VectorOperators.LSHR, 8)
+                      .and(NIBBLE)
+                      .mul(IntVector.broadcast(IS, pairs[x + 2]).reinterpretAsShorts()));
+          t0 =
+              t0.add(
+                  q.lanewise(VectorOperators.LSHR, 12)
+                      .mul(IntVector.broadcast(IS, pairs[x + 3]).reinterpretAsShorts()));
         }
         // Inline (not a helper): C2 inlines only tiny methods at these cooler call sites, and a
         // vector passed to a method that is not inlined is boxed on the heap.
@@ -253,7 +268,7 @@ final class SimdW4A8Layer {
           ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
           // A loop, not 4 copies: see fourRows.
           for (int j = 0; j < 4; j++) {
-            ShortVector x = pair(pairs, x0 + w * 4 + j);
+            ShortVector x = IntVector.broadcast(IS, pairs[x0 + w * 4 + j]).reinterpretAsShorts();
             sa = sa.add(qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE).mul(x));
             sb = sb.add(qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE).mul(x));
           }
@@ -286,220 +301,151 @@ final class SimdW4A8Layer {
   }
 
   /**
-   * Rows [m, m + 4), panels {@code n0} and {@code n0 + P}: each word decoded once for four rows and
-   * each activation broadcast serving both panels. The fp32 sums live in {@code acc} (one load and
-   * store per group), so the 16 integer accumulators fit in registers.
+   * Rows [m, m + 4) of panels {@code n0} and, when {@code two}, {@code n0 + P}: each word decoded
+   * once for four rows, each activation broadcast serving both panels. The vector work is split
+   * into {@link #blockTwoPanels} / {@link #blockOnePanel} (one flush period) and this method's
+   * group epilogue over {@code isum}, so no method grows past C2's inlining budget and no vector
+   * crosses a call (see the class comment).
    */
-  private void fourRowsTwoPanels(
-      int[] pairs, int[] codeSums, float[] acc, int[] groupSums, int m, int n0) {
+  private void fourRows(
+      int[] pairs,
+      int[] codeSums,
+      float[] acc,
+      int[] groupSums,
+      int[] isum,
+      short[] partial,
+      int m,
+      int n0,
+      boolean two) {
     int np = panels.nPadded;
     int groups = panels.groups;
-    int[] words = panels.words;
-    int panelWords = (panels.kPadded / 8) * P;
-    int baseA = (n0 / P) * panelWords;
-    int baseB = baseA + panelWords;
-    int half = panels.kPadded / 2;
-    int x0 = m * half;
+    int panelCount = two ? 2 : 1;
+    int sums = panelCount * BLOCK_ROWS * P;
     for (int g = 0; g < groups; g++) {
-      IntVector a0 = IntVector.zero(IS);
-      IntVector a1 = IntVector.zero(IS);
-      IntVector a2 = IntVector.zero(IS);
-      IntVector a3 = IntVector.zero(IS);
-      IntVector b0 = IntVector.zero(IS);
-      IntVector b1 = IntVector.zero(IS);
-      IntVector b2 = IntVector.zero(IS);
-      IntVector b3 = IntVector.zero(IS);
+      java.util.Arrays.fill(isum, 0, sums, 0);
       int wEnd = panels.groupStart[g + 1] / 8;
       for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += FLUSH_WORDS) {
         int w1 = Math.min(wEnd, w0 + FLUSH_WORDS);
-        ShortVector sa0 = ShortVector.zero(SS);
-        ShortVector sa1 = ShortVector.zero(SS);
-        ShortVector sa2 = ShortVector.zero(SS);
-        ShortVector sa3 = ShortVector.zero(SS);
-        ShortVector sb0 = ShortVector.zero(SS);
-        ShortVector sb1 = ShortVector.zero(SS);
-        ShortVector sb2 = ShortVector.zero(SS);
-        ShortVector sb3 = ShortVector.zero(SS);
-        for (int w = w0; w < w1; w++) {
-          ShortVector qa = IntVector.fromArray(IS, words, baseA + w * P).reinterpretAsShorts();
-          ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
-          // A loop, not 4 copies: see fourRows.
-          for (int j = 0; j < 4; j++) {
-            ShortVector ca = qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
-            ShortVector cb = qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
-            int x = x0 + w * 4 + j;
-            ShortVector v = pair(pairs, x);
-            sa0 = sa0.add(ca.mul(v));
-            sb0 = sb0.add(cb.mul(v));
-            v = pair(pairs, x + half);
-            sa1 = sa1.add(ca.mul(v));
-            sb1 = sb1.add(cb.mul(v));
-            v = pair(pairs, x + 2 * half);
-            sa2 = sa2.add(ca.mul(v));
-            sb2 = sb2.add(cb.mul(v));
-            v = pair(pairs, x + 3 * half);
-            sa3 = sa3.add(ca.mul(v));
-            sb3 = sb3.add(cb.mul(v));
-          }
+        if (two) {
+          blockTwoPanels(pairs, partial, isum, m, n0, w0, w1);
+        } else {
+          blockOnePanel(pairs, partial, isum, m, n0, w0, w1);
         }
-        IntVector va0 = sa0.reinterpretAsInts();
-        a0 =
-            a0.add(va0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(va0.lanewise(VectorOperators.ASHR, 16));
-        IntVector va1 = sa1.reinterpretAsInts();
-        a1 =
-            a1.add(va1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(va1.lanewise(VectorOperators.ASHR, 16));
-        IntVector va2 = sa2.reinterpretAsInts();
-        a2 =
-            a2.add(va2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(va2.lanewise(VectorOperators.ASHR, 16));
-        IntVector va3 = sa3.reinterpretAsInts();
-        a3 =
-            a3.add(va3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(va3.lanewise(VectorOperators.ASHR, 16));
-        IntVector vb0 = sb0.reinterpretAsInts();
-        b0 =
-            b0.add(vb0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(vb0.lanewise(VectorOperators.ASHR, 16));
-        IntVector vb1 = sb1.reinterpretAsInts();
-        b1 =
-            b1.add(vb1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(vb1.lanewise(VectorOperators.ASHR, 16));
-        IntVector vb2 = sb2.reinterpretAsInts();
-        b2 =
-            b2.add(vb2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(vb2.lanewise(VectorOperators.ASHR, 16));
-        IntVector vb3 = sb3.reinterpretAsInts();
-        b3 =
-            b3.add(vb3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(vb3.lanewise(VectorOperators.ASHR, 16));
       }
-      // Inline, not a helper: see oneRow.
-      FloatVector wa = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
-      FloatVector wb = FloatVector.fromArray(FS, scales, (n0 + P) * groups + g * P);
-      int z0 = codeZero * codeSums[m * groups + g];
-      a0 = a0.sub(z0);
-      b0 = b0.sub(z0);
-      int z1 = codeZero * codeSums[(m + 1) * groups + g];
-      a1 = a1.sub(z1);
-      b1 = b1.sub(z1);
-      int z2 = codeZero * codeSums[(m + 2) * groups + g];
-      a2 = a2.sub(z2);
-      b2 = b2.sub(z2);
-      int z3 = codeZero * codeSums[(m + 3) * groups + g];
-      a3 = a3.sub(z3);
-      b3 = b3.sub(z3);
-      if (groupSums != null) {
-        a0.intoArray(groupSums, (m * groups + g) * np + n0);
-        b0.intoArray(groupSums, (m * groups + g) * np + n0 + P);
-        a1.intoArray(groupSums, ((m + 1) * groups + g) * np + n0);
-        b1.intoArray(groupSums, ((m + 1) * groups + g) * np + n0 + P);
-        a2.intoArray(groupSums, ((m + 2) * groups + g) * np + n0);
-        b2.intoArray(groupSums, ((m + 2) * groups + g) * np + n0 + P);
-        a3.intoArray(groupSums, ((m + 3) * groups + g) * np + n0);
-        b3.intoArray(groupSums, ((m + 3) * groups + g) * np + n0 + P);
+      // isum[(panel * BLOCK_ROWS + row) * P + lane]
+      for (int panel = 0; panel < panelCount; panel++) {
+        int n = n0 + panel * P;
+        FloatVector ws = FloatVector.fromArray(FS, scales, n * groups + g * P);
+        for (int r = 0; r < BLOCK_ROWS; r++) {
+          IntVector i =
+              IntVector.fromArray(IS, isum, (panel * BLOCK_ROWS + r) * P)
+                  .sub(codeZero * codeSums[(m + r) * groups + g]);
+          if (groupSums != null) {
+            i.intoArray(groupSums, ((m + r) * groups + g) * np + n);
+          }
+          int o = (m + r) * np + n;
+          ((FloatVector) i.convert(VectorOperators.I2F, 0))
+              .fma(ws, FloatVector.fromArray(FS, acc, o))
+              .intoArray(acc, o);
+        }
       }
-      ((FloatVector) a0.convert(VectorOperators.I2F, 0))
-          .fma(wa, FloatVector.fromArray(FS, acc, m * np + n0))
-          .intoArray(acc, m * np + n0);
-      ((FloatVector) b0.convert(VectorOperators.I2F, 0))
-          .fma(wb, FloatVector.fromArray(FS, acc, m * np + n0 + P))
-          .intoArray(acc, m * np + n0 + P);
-      ((FloatVector) a1.convert(VectorOperators.I2F, 0))
-          .fma(wa, FloatVector.fromArray(FS, acc, (m + 1) * np + n0))
-          .intoArray(acc, (m + 1) * np + n0);
-      ((FloatVector) b1.convert(VectorOperators.I2F, 0))
-          .fma(wb, FloatVector.fromArray(FS, acc, (m + 1) * np + n0 + P))
-          .intoArray(acc, (m + 1) * np + n0 + P);
-      ((FloatVector) a2.convert(VectorOperators.I2F, 0))
-          .fma(wa, FloatVector.fromArray(FS, acc, (m + 2) * np + n0))
-          .intoArray(acc, (m + 2) * np + n0);
-      ((FloatVector) b2.convert(VectorOperators.I2F, 0))
-          .fma(wb, FloatVector.fromArray(FS, acc, (m + 2) * np + n0 + P))
-          .intoArray(acc, (m + 2) * np + n0 + P);
-      ((FloatVector) a3.convert(VectorOperators.I2F, 0))
-          .fma(wa, FloatVector.fromArray(FS, acc, (m + 3) * np + n0))
-          .intoArray(acc, (m + 3) * np + n0);
-      ((FloatVector) b3.convert(VectorOperators.I2F, 0))
-          .fma(wb, FloatVector.fromArray(FS, acc, (m + 3) * np + n0 + P))
-          .intoArray(acc, (m + 3) * np + n0 + P);
     }
   }
 
-  /** Rows [m, m + 4), panel {@code n0}: each word decoded once for the four rows. */
-  private void fourRows(int[] pairs, int[] codeSums, float[] acc, int[] groupSums, int m, int n0) {
-    int np = panels.nPadded;
-    int groups = panels.groups;
+  /**
+   * Words [w0, w1) (at most {@link #FLUSH_WORDS}) of rows [m, m + 4), panels {@code n0} and {@code
+   * n0 + P}, summed in 16-bit lanes and added to {@code isum} as int32.
+   */
+  private void blockTwoPanels(
+      int[] pairs, short[] partial, int[] isum, int m, int n0, int w0, int w1) {
     int[] words = panels.words;
-    int panelBase = (n0 / P) * (panels.kPadded / 8) * P;
     int half = panels.kPadded / 2;
+    int panelWords = (panels.kPadded / 8) * P;
+    int baseA = (n0 / P) * panelWords;
+    int baseB = baseA + panelWords;
     int x0 = m * half;
-    FloatVector f0 = FloatVector.zero(FS);
-    FloatVector f1 = FloatVector.zero(FS);
-    FloatVector f2 = FloatVector.zero(FS);
-    FloatVector f3 = FloatVector.zero(FS);
-    for (int g = 0; g < groups; g++) {
-      IntVector i0 = IntVector.zero(IS);
-      IntVector i1 = IntVector.zero(IS);
-      IntVector i2 = IntVector.zero(IS);
-      IntVector i3 = IntVector.zero(IS);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += FLUSH_WORDS) {
-        int w1 = Math.min(wEnd, w0 + FLUSH_WORDS);
-        ShortVector s0 = ShortVector.zero(SS);
-        ShortVector s1 = ShortVector.zero(SS);
-        ShortVector s2 = ShortVector.zero(SS);
-        ShortVector s3 = ShortVector.zero(SS);
-        for (int w = w0; w < w1; w++) {
-          ShortVector q = IntVector.fromArray(IS, words, panelBase + w * P).reinterpretAsShorts();
-          // A loop over the 4 steps, not 4 copies: the unrolled body is too large for C2's
-          // inlining budget (NodeCountInliningCutoff) and leaves the vector calls boxed.
-          for (int j = 0; j < 4; j++) {
-            ShortVector c = q.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
-            int x = x0 + w * 4 + j;
-            s0 = s0.add(c.mul(pair(pairs, x)));
-            s1 = s1.add(c.mul(pair(pairs, x + half)));
-            s2 = s2.add(c.mul(pair(pairs, x + 2 * half)));
-            s3 = s3.add(c.mul(pair(pairs, x + 3 * half)));
-          }
-        }
-        IntVector v0 = s0.reinterpretAsInts();
-        i0 =
-            i0.add(v0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(v0.lanewise(VectorOperators.ASHR, 16));
-        IntVector v1 = s1.reinterpretAsInts();
-        i1 =
-            i1.add(v1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(v1.lanewise(VectorOperators.ASHR, 16));
-        IntVector v2 = s2.reinterpretAsInts();
-        i2 =
-            i2.add(v2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(v2.lanewise(VectorOperators.ASHR, 16));
-        IntVector v3 = s3.reinterpretAsInts();
-        i3 =
-            i3.add(v3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
-                .add(v3.lanewise(VectorOperators.ASHR, 16));
+    ShortVector sa0 = ShortVector.zero(SS);
+    ShortVector sa1 = ShortVector.zero(SS);
+    ShortVector sa2 = ShortVector.zero(SS);
+    ShortVector sa3 = ShortVector.zero(SS);
+    ShortVector sb0 = ShortVector.zero(SS);
+    ShortVector sb1 = ShortVector.zero(SS);
+    ShortVector sb2 = ShortVector.zero(SS);
+    ShortVector sb3 = ShortVector.zero(SS);
+    for (int w = w0; w < w1; w++) {
+      ShortVector qa = IntVector.fromArray(IS, words, baseA + w * P).reinterpretAsShorts();
+      ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
+      // A loop over the 4 steps, not 4 copies, to stay within C2's inlining budget.
+      for (int j = 0; j < 4; j++) {
+        ShortVector ca = qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+        ShortVector cb = qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+        int x = x0 + w * 4 + j;
+        ShortVector v = IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts();
+        sa0 = sa0.add(ca.mul(v));
+        sb0 = sb0.add(cb.mul(v));
+        v = IntVector.broadcast(IS, pairs[x + half]).reinterpretAsShorts();
+        sa1 = sa1.add(ca.mul(v));
+        sb1 = sb1.add(cb.mul(v));
+        v = IntVector.broadcast(IS, pairs[x + 2 * half]).reinterpretAsShorts();
+        sa2 = sa2.add(ca.mul(v));
+        sb2 = sb2.add(cb.mul(v));
+        v = IntVector.broadcast(IS, pairs[x + 3 * half]).reinterpretAsShorts();
+        sa3 = sa3.add(ca.mul(v));
+        sb3 = sb3.add(cb.mul(v));
       }
-      FloatVector ws = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
-      i0 = i0.sub(codeZero * codeSums[m * groups + g]);
-      i1 = i1.sub(codeZero * codeSums[(m + 1) * groups + g]);
-      i2 = i2.sub(codeZero * codeSums[(m + 2) * groups + g]);
-      i3 = i3.sub(codeZero * codeSums[(m + 3) * groups + g]);
-      if (groupSums != null) {
-        i0.intoArray(groupSums, (m * groups + g) * np + n0);
-        i1.intoArray(groupSums, ((m + 1) * groups + g) * np + n0);
-        i2.intoArray(groupSums, ((m + 2) * groups + g) * np + n0);
-        i3.intoArray(groupSums, ((m + 3) * groups + g) * np + n0);
-      }
-      f0 = ((FloatVector) i0.convert(VectorOperators.I2F, 0)).fma(ws, f0);
-      f1 = ((FloatVector) i1.convert(VectorOperators.I2F, 0)).fma(ws, f1);
-      f2 = ((FloatVector) i2.convert(VectorOperators.I2F, 0)).fma(ws, f2);
-      f3 = ((FloatVector) i3.convert(VectorOperators.I2F, 0)).fma(ws, f3);
     }
-    f0.intoArray(acc, m * np + n0);
-    f1.intoArray(acc, (m + 1) * np + n0);
-    f2.intoArray(acc, (m + 2) * np + n0);
-    f3.intoArray(acc, (m + 3) * np + n0);
+    sa0.intoArray(partial, 0);
+    sa1.intoArray(partial, 2 * P);
+    sa2.intoArray(partial, 4 * P);
+    sa3.intoArray(partial, 6 * P);
+    sb0.intoArray(partial, 8 * P);
+    sb1.intoArray(partial, 10 * P);
+    sb2.intoArray(partial, 12 * P);
+    sb3.intoArray(partial, 14 * P);
+    flush(partial, isum, 2 * BLOCK_ROWS);
+  }
+
+  /** {@link #blockTwoPanels} for a single panel (a thread's last, unpaired one). */
+  private void blockOnePanel(
+      int[] pairs, short[] partial, int[] isum, int m, int n0, int w0, int w1) {
+    int[] words = panels.words;
+    int half = panels.kPadded / 2;
+    int base = (n0 / P) * (panels.kPadded / 8) * P;
+    int x0 = m * half;
+    ShortVector s0 = ShortVector.zero(SS);
+    ShortVector s1 = ShortVector.zero(SS);
+    ShortVector s2 = ShortVector.zero(SS);
+    ShortVector s3 = ShortVector.zero(SS);
+    for (int w = w0; w < w1; w++) {
+      ShortVector q = IntVector.fromArray(IS, words, base + w * P).reinterpretAsShorts();
+      for (int j = 0; j < 4; j++) {
+        ShortVector c = q.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+        int x = x0 + w * 4 + j;
+        s0 = s0.add(c.mul(IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts()));
+        s1 = s1.add(c.mul(IntVector.broadcast(IS, pairs[x + half]).reinterpretAsShorts()));
+        s2 = s2.add(c.mul(IntVector.broadcast(IS, pairs[x + 2 * half]).reinterpretAsShorts()));
+        s3 = s3.add(c.mul(IntVector.broadcast(IS, pairs[x + 3 * half]).reinterpretAsShorts()));
+      }
+    }
+    s0.intoArray(partial, 0);
+    s1.intoArray(partial, 2 * P);
+    s2.intoArray(partial, 4 * P);
+    s3.intoArray(partial, 6 * P);
+    flush(partial, isum, BLOCK_ROWS);
+  }
+
+  /**
+   * Adds both signed 16-bit halves of each 32-bit lane of the first {@code count} vectors in {@code
+   * partial} to the int32 sums in {@code isum}. The 16-bit sums pass through memory, not as
+   * parameters: a vector passed to a method C2 does not inline is boxed on the heap.
+   */
+  private static void flush(short[] partial, int[] isum, int count) {
+    for (int i = 0; i < count; i++) {
+      IntVector v = ShortVector.fromArray(SS, partial, i * 2 * P).reinterpretAsInts();
+      IntVector.fromArray(IS, isum, i * P)
+          .add(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16))
+          .add(v.lanewise(VectorOperators.ASHR, 16))
+          .intoArray(isum, i * P);
+    }
   }
 }
