@@ -78,9 +78,15 @@ final class SimdW4A16Layer implements PreparedLinear {
   private final int[] chunkStart;
 
   SimdW4A16Layer(QuantizedLinear layer, int threads) {
+    this(layer, threads, SimdPanels.of(layer, P));
+  }
+
+  /** As above, on {@code panels} already packed from {@code layer} (shared, not copied). */
+  SimdW4A16Layer(QuantizedLinear layer, int threads, SimdPanels panels) {
+    assert panels.p == P && panels.k == layer.config().k() && panels.n == layer.config().n();
     this.config = layer.config();
     this.threads = threads;
-    this.panels = SimdPanels.of(layer, P);
+    this.panels = panels;
     boolean identity = panels.kPadded == config.k();
     for (int k = 0; identity && k < config.k(); k++) {
       identity = panels.positionOf[k] == k;

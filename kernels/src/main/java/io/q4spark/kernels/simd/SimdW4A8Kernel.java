@@ -34,9 +34,10 @@ import java.util.List;
  * <p>Why 16-bit multiplies: the Vector API has no int8 dot product ({@code vpdpbusd}) or 16-bit
  * multiply-add ({@code vpmaddwd}), but a 16-bit lane holds an int8 x int4 product and 16 of them
  * summed, so one multiply and one add serve 32 lanes where an fp32 FMA serves 16 (and the fp32 path
- * also converts every code to float). Measured on the 2-core AVX-512 EPYC, one thread, K = N =
- * 4096: 0.45 ms at M = 1 and 5.0 ms at M = 16, against 0.63 and 7.8 ms for the fp32 streaming and
- * buffered paths over the same int8 codes (the previous version of this kernel).
+ * also converts every code to float). Measured on the 2-core AVX-512 EPYC, K = N = 4096, 2 threads,
+ * {@code bench cpu} median: 0.21 ms at M = 1 and 3.1 ms at M = 16, against 0.37 and 4.4 for the
+ * fp32 GEMM over the same int8 codes (this kernel's previous version). Calls of more than {@link
+ * #INT_MAX_ROWS} rows still take that fp32 GEMM, which shares the packed weights.
  */
 public final class SimdW4A8Kernel implements LinearKernel {
   private static final KernelCapabilities CAPABILITIES =
@@ -61,14 +62,47 @@ public final class SimdW4A8Kernel implements LinearKernel {
     return new Prepared(layer, options.threads());
   }
 
+  /**
+   * Rows up to which the integer GEMM runs; more rows take the fp32 GEMM over the int8 codes (the
+   * buffered 6-row micro-kernel, K-chunked so its activations stay in L2, where the integer
+   * kernel's activations of all rows and the whole K do not). Measured, K = N = 4096, 2 threads,
+   * median ms integer / fp32: 3.0 / 4.7 at M = 16, 5.6 / 7.1 at 32, 18.8 / 12.6 at 64, 30.4 / 23.9
+   * at 128, 57 / 51 at 256.
+   */
+  static final int INT_MAX_ROWS = 32;
+
   /** A W4A8 layer: the quantization stage and the integer SIMD GEMM over the int8 codes. */
   static final class Prepared implements PreparedLinear, Int8ActivationStage {
     private final LinearLayerConfig config;
     private final SimdW4A8Layer gemm;
 
+    /** The fp32 GEMM over the same packed weights, for calls of more than {@link #INT_MAX_ROWS}. */
+    private final SimdW4A16Layer wide;
+
     Prepared(QuantizedLinear layer, int threads) {
       this.config = layer.config();
-      this.gemm = new SimdW4A8Layer(layer, layer.scalesIn(config.actType()), threads);
+      float[] scales = layer.scalesIn(config.actType());
+      this.gemm = new SimdW4A8Layer(layer, scales, threads);
+      // The same weights seen as a W4A16 layer with fp32 activations: the int8 codes are exact fp32
+      // values, and the scales are already in the model dtype.
+      LinearLayerConfig inner =
+          new LinearLayerConfig(
+              config.layer(),
+              config.fullK(),
+              config.fullN(),
+              config.k(),
+              config.n(),
+              config.weightType(),
+              DType.F32,
+              config.groupSize(),
+              false,
+              config.hasGIdx(),
+              QuantScheme.W4A16);
+      this.wide =
+          new SimdW4A16Layer(
+              new QuantizedLinear(inner, layer.weight(), scales, null, layer.gIdx(), null),
+              threads,
+              gemm.panels());
     }
 
     @Override
@@ -96,18 +130,35 @@ public final class SimdW4A8Kernel implements LinearKernel {
       int chunk = Math.min(rows, SimdW4A16Layer.ROW_CHUNK);
       byte[] codes = scratch.codes(chunk * k);
       float[] xs = scratch.scales(chunk);
+      float[] qx = rows > INT_MAX_ROWS ? scratch.activations(chunk * k) : null;
       // Row chunks bound the scratch (codes and the GEMM's pairs and sums) whatever M is.
       for (int r0 = 0; r0 < rows; r0 += chunk) {
         int c = Math.min(chunk, rows - r0);
         PerTokenInt8Quantizer.quantize(x, r0 * k, c, k, act, codes, xs);
-        float[] acc = gemm.compute(codes, c, null);
+        float[] acc;
+        int stride;
+        int base;
+        if (c <= INT_MAX_ROWS) {
+          acc = gemm.compute(codes, c, null);
+          stride = np;
+          base = 0;
+        } else {
+          for (int i = 0; i < c * k; i++) {
+            qx[i] = codes[i];
+          }
+          wide.applyChunk(qx, 0, c, null, out, r0);
+          acc = out;
+          stride = n;
+          base = r0 * n;
+        }
         for (int m = 0; m < c; m++) {
           float scale = xs[m];
           int o = (r0 + m) * n;
+          int a = base + m * stride;
           for (int nn = 0; nn < n; nn++) {
             // fp32 epilogue: the scaled group sums are already fp32, so a wider one would not be
             // exact either.
-            float v = scale * acc[m * np + nn] + (bias == null ? 0f : bias[nn]);
+            float v = scale * acc[a + nn] + (bias == null ? 0f : bias[nn]);
             out[o + nn] = act.round(Float16.round(v));
           }
         }
@@ -126,6 +177,14 @@ public final class SimdW4A8Kernel implements LinearKernel {
   private static final class Scratch {
     private byte[] codes = new byte[0];
     private float[] scales = new float[0];
+    private float[] activations = new float[0];
+
+    float[] activations(int size) {
+      if (activations.length < size) {
+        activations = new float[size];
+      }
+      return activations;
+    }
 
     byte[] codes(int size) {
       if (codes.length < size) {

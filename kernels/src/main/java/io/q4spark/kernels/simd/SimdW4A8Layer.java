@@ -183,6 +183,11 @@ final class SimdW4A8Layer {
     return panels.groups;
   }
 
+  /** The packed weights, for a GEMM that shares them. */
+  SimdPanels panels() {
+    return panels;
+  }
+
   int nPadded() {
     return panels.nPadded;
   }
