@@ -51,9 +51,9 @@ final class SimdW4A8Layer {
   static final int FLUSH_WORDS = 4;
 
   /**
-   * Rows sharing each decoded word: 4 rows keep 4 x 3 accumulators (16-bit, int32, fp32) plus the 4
-   * decoded code vectors in 16 of the 32 AVX-512 registers, and already amortize the decode (6 of
-   * the 18 instructions a row needs per word at one row) to a quarter.
+   * Rows sharing each decoded word: 4 rows x 2 panels keep 8 16-bit accumulators, 2 words, 2
+   * decoded steps and a broadcast in about 13 of the 32 AVX-512 registers, and already amortize the
+   * decode (7 of the ~19 instructions a row needs per word at one row) to an eighth.
    */
   static final int BLOCK_ROWS = 4;
 
