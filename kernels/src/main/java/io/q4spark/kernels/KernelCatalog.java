@@ -14,18 +14,24 @@ import java.util.List;
  * runs a register-blocked GEMM on dequantized panels for large M. The tiled Java kernel reuses each
  * dequantized weight tile across a block of rows, so it is preferred to the reference, which
  * dequantizes every weight for every row. The oneDNN kernels (JavaCPP natives from Maven, loaded
- * when selection reaches them) come after the Java kernels, as measured by {@code bench cpu} on the
- * 2-core AVX2 machine (K = N = 4096, G = 128, fp32, median ms at M = 1 / 16 / 256): oneDNN 3.13's
- * f32 x u4 matmul ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against the Vector API kernel's 0.56
- * / 4.40 / 50.0. On the GPU host's 16-core Sapphire Rapids (16 threads) oneDNN picks {@code
- * brg_matmul:avx512_core} and wins at M = 256 (10.3 against 16.4 ms) but not at M = 1 (1.01 against
- * 0.27): a per-row-count choice is left for later, and the Vector API kernel stays first.
+ * when selection reaches them) come after the Java kernels, as measured by {@code bench cpu} (K = N
+ * = 4096, G = 128, fp32, hot, median ms at M = 1 / 16 / 256, 2 threads). On the 2-core AVX-512
+ * EPYC: oneDNN 3.13's f32 x u4 matmul 1.47 / 3.77 / 41.2 against the Vector API kernel's 0.34 /
+ * 4.33 / 48.3 (ONNX Runtime MatMulNBits accuracy level 0: 0.55 / 4.25 / 51.9); on the 2-core AVX2
+ * machine ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against 0.56 / 4.40 / 50.0; on the GPU
+ * host's 16-core Sapphire Rapids ({@code brg_matmul:avx512_core}) 1.01 / - / 10.3 against 0.27 / -
+ * / 16.4. oneDNN takes 13 % less time at M = 16 and 256 on the EPYC and 37 % less at M = 256 on
+ * Sapphire Rapids, the Vector API kernel 4 to 6 times less at M = 1: the order is per layer, not
+ * per row count, and the large M = 1 margin keeps the Vector API kernel first (a per-row-count
+ * choice is left for later).
  *
  * <p>W4A8: oneDNN's s8 x s4 matmul comes first because it accepts a layer only where it has a fast
- * path: on Sapphire Rapids ({@code brg_matmul:avx10_1_512_amx}) it takes 5.7 ms at M = 256 against
- * the Vector API kernel's 15.5 (0.50 against 0.26 ms at M = 1), batch sizes being what Spark runs;
- * on AVX2 it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they
- * accept the widest range of layers and are the specification.
+ * path, and there it wins at the batch sizes Spark runs: on the EPYC (AVX-512 VNNI) 1.94 / 3.15 /
+ * 18.0 ms against the Vector API kernel's 0.21 / 3.11 / 48 (integer 16-bit-lane GEMM up to 32 rows,
+ * fp32 above; ONNX Runtime accuracy level 4: 0.12 / 1.48 / 22.8); on Sapphire Rapids ({@code
+ * brg_matmul:avx10_1_512_amx}) 5.7 against 15.5 ms at M = 256 (0.50 against 0.26 at M = 1). On AVX2
+ * it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they accept
+ * the widest range of layers and are the specification.
  */
 public final class KernelCatalog {
   private KernelCatalog() {}

@@ -125,11 +125,7 @@ public final class ScalarW4A8Kernel implements LinearKernel {
       long[] isum = new long[groups];
       for (int m = 0; m < rows; m++) {
         for (int n = 0; n < nDim; n++) {
-          Arrays.fill(isum, 0);
-          for (int k = 0; k < kDim; k++) {
-            int d = weight.code(k, n) - codeZero;
-            isum[groupOf[k]] += qx[m * kDim + k] * d;
-          }
+          groupSums(qx, m, n, isum);
           double acc = 0;
           for (int g = 0; g < groups; g++) {
             acc += isum[g] * (double) scales[g * nDim + n];
@@ -142,6 +138,36 @@ public final class ScalarW4A8Kernel implements LinearKernel {
         }
       }
       return result;
+    }
+
+    /**
+     * The exact integer group sums {@code isum(g, n)} above of every row, for conformance tests of
+     * kernels that sum in integers: {@code result[(m * groups + g) * N + n]}.
+     */
+    public long[] groupSums(byte[] qx, int rows) {
+      int groups = config.numGroups();
+      int nDim = config.n();
+      long[] result = new long[rows * groups * nDim];
+      long[] isum = new long[groups];
+      for (int m = 0; m < rows; m++) {
+        for (int n = 0; n < nDim; n++) {
+          groupSums(qx, m, n, isum);
+          for (int g = 0; g < groups; g++) {
+            result[(m * groups + g) * nDim + n] = isum[g];
+          }
+        }
+      }
+      return result;
+    }
+
+    /** {@code isum(g, n)} of row {@code m} for every group g. */
+    private void groupSums(byte[] qx, int m, int n, long[] isum) {
+      int kDim = config.k();
+      Arrays.fill(isum, 0);
+      for (int k = 0; k < kDim; k++) {
+        int d = weight.code(k, n) - codeZero;
+        isum[groupOf[k]] += qx[m * kDim + k] * d;
+      }
     }
   }
 }

@@ -75,4 +75,93 @@ class SimdW4A8KernelTest {
       }
     }
   }
+
+  /**
+   * The integer GEMM's group sums equal the reference's exact ones, including the extremes that
+   * come closest to overflowing its 16-bit lanes (codes -128 or 127 against weights 0 or 15) and
+   * groups that are not a multiple of the flush period.
+   */
+  @Test
+  void groupSumsAreTheReferencesExactIntegers() {
+    Random r = new Random(SEED + 1);
+    System.out.println("seed " + (SEED + 1));
+    for (int g : new int[] {-1, 8, 24, 32, 40, 128}) {
+      for (boolean actOrder : new boolean[] {false, true}) {
+        for (int fill : new int[] {-1, 0, 15}) {
+          int k = g == 40 ? 520 : 512;
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "simd.w4a8.sums",
+                  k,
+                  40,
+                  ScalarType.INT4,
+                  DType.F16,
+                  g,
+                  false,
+                  actOrder,
+                  QuantScheme.W4A8);
+          QuantizedLinear l = RandomLayers.layer(c, r, false);
+          if (fill >= 0) {
+            byte[] codes = new byte[k * c.n()];
+            java.util.Arrays.fill(codes, (byte) fill);
+            l =
+                new QuantizedLinear(
+                    c,
+                    io.q4spark.kernels.repack.PackedInt4Matrix.fromCodes(
+                        io.q4spark.kernels.repack.Int4Layout.K_N8, k, c.n(), codes),
+                    l.scales(),
+                    null,
+                    l.gIdx(),
+                    null);
+          }
+          for (int rows : new int[] {1, 3, 4, 7, 9}) {
+            byte[] qx = new byte[rows * k];
+            for (int i = 0; i < qx.length; i++) {
+              // Mostly the extremes, so the 16-bit partial sums reach their bounds.
+              int choice = r.nextInt(4);
+              qx[i] = (byte) (choice == 0 ? -128 : choice == 1 ? 127 : r.nextInt(256) - 128);
+            }
+            if (rows == 1) {
+              java.util.Arrays.fill(qx, (byte) -128);
+            }
+            ScalarW4A8Kernel.Prepared ref =
+                (ScalarW4A8Kernel.Prepared) new ScalarW4A8Kernel().prepare(l);
+            long[] expected = ref.groupSums(qx, rows);
+            SimdW4A8Kernel.Prepared p =
+                (SimdW4A8Kernel.Prepared)
+                    new SimdW4A8Kernel().prepare(l, KernelOptions.defaults().withThreads(2));
+            int[] actual = p.groupSums(qx, rows);
+            int groups = c.numGroups();
+            int np = actual.length / (rows * groups);
+            for (int m = 0; m < rows; m++) {
+              for (int gg = 0; gg < groups; gg++) {
+                for (int n = 0; n < c.n(); n++) {
+                  long e = expected[(m * groups + gg) * c.n() + n];
+                  long a = actual[(m * groups + gg) * np + n];
+                  if (e != a) {
+                    throw new AssertionError(
+                        c.describe()
+                            + " fill="
+                            + fill
+                            + " rows="
+                            + rows
+                            + ": isum(row "
+                            + m
+                            + ", group "
+                            + gg
+                            + ", column "
+                            + n
+                            + ") = "
+                            + a
+                            + ", expected "
+                            + e);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
