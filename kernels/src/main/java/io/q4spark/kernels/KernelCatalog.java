@@ -21,14 +21,16 @@ import java.util.List;
  * machine ({@code brg_matmul:avx2}) 3.19 / 6.54 / 61.5 against 0.56 / 4.40 / 50.0; on the GPU
  * host's 16-core Sapphire Rapids ({@code brg_matmul:avx512_core}) 1.01 / - / 10.3 against 0.27 / -
  * / 16.4. oneDNN takes 13 % less time at M = 16 and 256 on the EPYC and 37 % less at M = 256 on
- * Sapphire Rapids, the Vector API kernel 4 to 6 times less at M = 1: the order is per layer, not
- * per row count, and the large M = 1 margin keeps the Vector API kernel first (a per-row-count
- * choice is left for later).
+ * Sapphire Rapids, the Vector API kernel 4 to 6 times less at M = 1. So the Vector API kernel is
+ * chosen, and where oneDNN runs an AVX-512 / AMX brgemm kernel it takes the calls of {@code
+ * OneDnnW4A16Kernel.FASTER_FROM_ROWS} (8) rows and more ({@link Entry#manyRowsAfter}; the crossover
+ * measured on the EPYC is in that constant's Javadoc); on AVX2 it never does.
  *
- * <p>W4A8: oneDNN's s8 x s4 matmul comes first because it accepts a layer only where it has a fast
- * path, and there it wins at the batch sizes Spark runs: on the EPYC (AVX-512 VNNI) 1.94 / 3.15 /
- * 18.0 ms against the Vector API kernel's 0.21 / 3.11 / 48 (integer 16-bit-lane GEMM up to 32 rows,
- * fp32 above; ONNX Runtime accuracy level 4: 0.12 / 1.48 / 22.8); on Sapphire Rapids ({@code
+ * <p>W4A8 in the same way: the Vector API kernel (integer 16-bit-lane GEMM up to 32 rows, fp32
+ * above) is chosen, and oneDNN's s8 x s4 matmul, which accepts a layer only where it has a fast
+ * path, takes calls of {@code OneDnnW4A8Kernel.FASTER_FROM_ROWS} (32) rows and more: on the EPYC
+ * (AVX-512 VNNI) oneDNN 1.94 / 3.15 / 18.0 ms at M = 1 / 16 / 256 against the Vector API kernel's
+ * 0.21 / 3.11 / 48 (ONNX Runtime accuracy level 4: 0.12 / 1.48 / 22.8); on Sapphire Rapids ({@code
  * brg_matmul:avx10_1_512_amx}) 5.7 against 15.5 ms at M = 256 (0.50 against 0.26 at M = 1). On AVX2
  * it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they accept
  * the widest range of layers and are the specification.
@@ -39,10 +41,17 @@ public final class KernelCatalog {
   /**
    * A kernel by name and class, with the JVM module it needs (null for none): a kernel whose module
    * is missing is reported unavailable before its class is touched.
+   *
+   * @param manyRowsAfter the kernel ahead of this one from which it may take calls of many rows
+   *     ({@link LinearKernel#fasterFromRows}), or null
    */
-  public record Entry(String name, String className, String requiredModule) {
+  public record Entry(String name, String className, String requiredModule, String manyRowsAfter) {
     Entry(String name, String className) {
-      this(name, className, null);
+      this(name, className, null, null);
+    }
+
+    Entry(String name, String className, String requiredModule) {
+      this(name, className, requiredModule, null);
     }
   }
 
@@ -57,11 +66,19 @@ public final class KernelCatalog {
           new Entry("CudaW4A16Kernel", "io.q4spark.kernels.cuda.CudaW4A16Kernel"),
           new Entry("SimdW4A16Kernel", "io.q4spark.kernels.simd.SimdW4A16Kernel", VECTOR_MODULE),
           new Entry("TiledW4A16Kernel", "io.q4spark.kernels.tiled.TiledW4A16Kernel"),
-          new Entry("OneDnnW4A16Kernel", "io.q4spark.kernels.onednn.OneDnnW4A16Kernel"),
+          new Entry(
+              "OneDnnW4A16Kernel",
+              "io.q4spark.kernels.onednn.OneDnnW4A16Kernel",
+              null,
+              "SimdW4A16Kernel"),
           new Entry("ScalarW4A16Kernel", "io.q4spark.kernels.scalar.ScalarW4A16Kernel"),
           new Entry("CudaW4A8Kernel", "io.q4spark.kernels.cuda.CudaW4A8Kernel"),
-          new Entry("OneDnnW4A8Kernel", "io.q4spark.kernels.onednn.OneDnnW4A8Kernel"),
           new Entry("SimdW4A8Kernel", "io.q4spark.kernels.simd.SimdW4A8Kernel", VECTOR_MODULE),
+          new Entry(
+              "OneDnnW4A8Kernel",
+              "io.q4spark.kernels.onednn.OneDnnW4A8Kernel",
+              null,
+              "SimdW4A8Kernel"),
           new Entry("ScalarW4A8Kernel", "io.q4spark.kernels.scalar.ScalarW4A8Kernel"));
 
   /** The names, in priority order. */

@@ -10,7 +10,10 @@ import org.slf4j.LoggerFactory;
  * Chooses the kernel for a layer, once, in one place (vLLM's {@code choose_mp_linear_kernel}): walk
  * {@link KernelCatalog#PRIORITY} in order, skip the kernels on the deny-list and, when a kernel is
  * forced, every other one; ask each remaining kernel whether it can implement the layer; take the
- * first that can. Every candidate's outcome is recorded and logged in one line. When none fits, one
+ * first that can; then, among the kernels whose catalog entry names the chosen one ({@link
+ * KernelCatalog.Entry#manyRowsAfter}), the first that can and is faster from some row count on
+ * ({@link LinearKernel#fasterFromRows}) takes the calls of that many rows (not when a kernel is
+ * forced). Every candidate's outcome is recorded and logged in one line. When none fits, one
  * exception lists every reason; when the forced kernel cannot implement the layer, the exception
  * says so with its reason.
  */
@@ -64,6 +67,38 @@ public final class KernelSelector {
       }
       outcomes.add(new KernelSelection.Outcome(entry.name(), reason == null, reason));
     }
+    LinearKernel manyRows = null;
+    int manyRowsFrom = 0;
+    if (chosen != null && options.forced() == null) {
+      // A later kernel measured to be faster than the chosen one from some row count on takes the
+      // calls of that many rows (only kernels whose catalog entry names the chosen one are asked).
+      for (KernelCatalog.Entry entry : KernelCatalog.PRIORITY) {
+        if (!chosen.name().equals(entry.manyRowsAfter())
+            || options.disabled().containsKey(entry.name())) {
+          continue;
+        }
+        try {
+          LinearKernel kernel = KernelCatalog.load(entry);
+          int from = kernel.canImplement(config).accepted() ? kernel.fasterFromRows(config) : 0;
+          if (from > 0) {
+            manyRows = kernel;
+            manyRowsFrom = from;
+            outcomes.add(
+                new KernelSelection.Outcome(
+                    entry.name(),
+                    true,
+                    "chosen for calls of "
+                        + from
+                        + " rows or more (measured faster than "
+                        + chosen.name()
+                        + " there)"));
+            break;
+          }
+        } catch (KernelCatalog.KernelUnavailableException e) {
+          // Unavailable here: the chosen kernel takes every call.
+        }
+      }
+    }
 
     for (KernelSelection.Outcome o : outcomes) {
       LOG.info("layer {}: {}", config.layer(), o);
@@ -90,6 +125,6 @@ public final class KernelSelector {
                   + reasons;
       throw new NoKernelException(message, outcomes);
     }
-    return new KernelSelection(config, chosen, outcomes);
+    return new KernelSelection(config, chosen, manyRows, manyRowsFrom, outcomes);
   }
 }

@@ -27,6 +27,16 @@ public interface LinearKernel {
   }
 
   /**
+   * From how many rows on this kernel runs {@code config} faster than the kernel its catalog entry
+   * names ({@link KernelCatalog.Entry#manyRowsAfter}), as measured; 0 (the default) when it does
+   * not here. When that kernel is chosen for a layer, calls of this many rows or more go to this
+   * one (a kernel built for large GEMMs behind one that streams the weights for a few rows).
+   */
+  default int fasterFromRows(LinearLayerConfig config) {
+    return 0;
+  }
+
+  /**
    * Repacks {@code layer}'s weights into this kernel's layout, once. Only called for a layer whose
    * config this kernel accepted.
    */

@@ -13,19 +13,48 @@ public final class Q4Linear implements AutoCloseable {
   private final LinearLayerConfig config;
   private final KernelSelection selection;
   private final PreparedLinear prepared;
+
+  /** The layer in the many-rows kernel's layout, or null (see {@link KernelSelection}). */
+  private final PreparedLinear manyRows;
+
+  private final int manyRowsFrom;
   private final float[] bias;
 
-  private Q4Linear(QuantizedLinear layer, KernelSelection selection, PreparedLinear prepared) {
+  private Q4Linear(
+      QuantizedLinear layer,
+      KernelSelection selection,
+      PreparedLinear prepared,
+      PreparedLinear manyRows) {
     this.config = layer.config();
     this.selection = selection;
     this.prepared = prepared;
+    this.manyRows = manyRows;
+    this.manyRowsFrom = selection.manyRowsFrom();
     this.bias = layer.bias() == null ? null : roundTo(layer.config().actType(), layer.bias());
   }
 
-  /** Selects a kernel for {@code layer} under {@code options} and prepares it. */
+  /**
+   * Selects a kernel for {@code layer} under {@code options} and prepares it (and, where selection
+   * gave calls of many rows to another kernel, prepares that one too).
+   */
   public static Q4Linear create(QuantizedLinear layer, KernelOptions options) {
     KernelSelection selection = KernelSelector.select(layer.config(), options);
-    return new Q4Linear(layer, selection, selection.chosen().prepare(layer, options));
+    PreparedLinear prepared = selection.chosen().prepare(layer, options);
+    PreparedLinear many = null;
+    if (selection.manyRows() != null) {
+      try {
+        many = selection.manyRows().prepare(layer, options);
+      } catch (RuntimeException e) {
+        prepared.close();
+        throw e;
+      }
+    }
+    return new Q4Linear(layer, selection, prepared, many);
+  }
+
+  /** The prepared kernel a call of {@code rows} rows runs on. */
+  private PreparedLinear forRows(int rows) {
+    return manyRows != null && rows >= manyRowsFrom ? manyRows : prepared;
   }
 
   public LinearLayerConfig config() {
@@ -36,9 +65,11 @@ public final class Q4Linear implements AutoCloseable {
     return selection;
   }
 
-  /** Name of the kernel running this layer. */
+  /** Name of the kernel running this layer: {@code A}, or {@code A, B from R rows}. */
   public String kernel() {
-    return prepared.kernel();
+    return manyRows == null
+        ? prepared.kernel()
+        : prepared.kernel() + ", " + manyRows.kernel() + " from " + manyRowsFrom + " rows";
   }
 
   /**
@@ -84,7 +115,7 @@ public final class Q4Linear implements AutoCloseable {
     if (rows == 0) {
       return;
     }
-    prepared.apply(roundTo(c.actType(), x), rows, bias, out);
+    forRows(rows).apply(roundTo(c.actType(), x), rows, bias, out);
   }
 
   /**
@@ -120,17 +151,17 @@ public final class Q4Linear implements AutoCloseable {
     if (rows == 0) {
       return;
     }
-    prepared.apply(x, rows, bias, out);
+    forRows(rows).apply(x, rows, bias, out);
   }
 
   /** Bytes a call of {@code rows} rows copies to the GPU and back ({@code [to, from]}). */
   public long[] deviceTraffic(int rows) {
-    return prepared.deviceTraffic(rows);
+    return forRows(rows).deviceTraffic(rows);
   }
 
   /** Whether {@link #apply(MemorySegment, int, float[])} reads native memory without a copy. */
   public boolean readsNativeMemory() {
-    return prepared.readsNativeMemory();
+    return prepared.readsNativeMemory() && (manyRows == null || manyRows.readsNativeMemory());
   }
 
   /**
@@ -177,5 +208,8 @@ public final class Q4Linear implements AutoCloseable {
   @Override
   public void close() {
     prepared.close();
+    if (manyRows != null) {
+      manyRows.close();
+    }
   }
 }

@@ -102,16 +102,12 @@ class KernelSelectorTest {
         KernelSelector.select(
             config(256, 256, ScalarType.INT4, DType.F16, 128, false, false, QuantScheme.W4A8),
             KernelOptions.defaults());
-    // The CUDA kernel comes first where there is a GPU; oneDNN's W4A8 kernel accepts only where
-    // oneDNN has a fast s8 x s4 path (AVX-512 with AMX or VNNI); elsewhere the Vector API kernel
-    // runs the layer.
+    // The CUDA kernel comes first where there is a GPU, else the Vector API kernel (oneDNN's W4A8
+    // kernel only takes calls of many rows from it, where it has a fast s8 x s4 path).
     String expected =
-        s.outcomes().stream()
-            .filter(o -> o.accepted())
-            .map(KernelSelection.Outcome::kernel)
-            .filter(k -> k.equals("CudaW4A8Kernel") || k.equals("OneDnnW4A8Kernel"))
-            .findFirst()
-            .orElse("SimdW4A8Kernel");
+        s.outcomes().stream().anyMatch(o -> o.accepted() && o.kernel().equals("CudaW4A8Kernel"))
+            ? "CudaW4A8Kernel"
+            : "SimdW4A8Kernel";
     assertEquals(expected, s.chosen().name());
     assertEquals(
         "CudaW4A16Kernel cannot implement due to: CudaW4A16Kernel implements W4A16"
@@ -186,9 +182,9 @@ class KernelSelectorTest {
             + " (8 int4 values packed per int32)\n"
             + "CudaW4A8Kernel cannot implement due to: CudaW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16\n"
-            + "OneDnnW4A8Kernel cannot implement due to: OneDnnW4A8Kernel implements W4A8 (int8"
-            + " per-token activations), the layer is W4A16\n"
             + "SimdW4A8Kernel cannot implement due to: SimdW4A8Kernel implements W4A8 (int8"
+            + " per-token activations), the layer is W4A16\n"
+            + "OneDnnW4A8Kernel cannot implement due to: OneDnnW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16\n"
             + "ScalarW4A8Kernel cannot implement due to: ScalarW4A8Kernel implements W4A8 (int8"
             + " per-token activations), the layer is W4A16",
@@ -210,8 +206,8 @@ class KernelSelectorTest {
     assertEquals(
         "unknown kernel 'TritonW4A16' in the deny-list (from option kernels.disabled): expected"
             + " names from [CudaW4A16Kernel, SimdW4A16Kernel, TiledW4A16Kernel,"
-            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, CudaW4A8Kernel, OneDnnW4A8Kernel,"
-            + " SimdW4A8Kernel, ScalarW4A8Kernel]",
+            + " OneDnnW4A16Kernel, ScalarW4A16Kernel, CudaW4A8Kernel, SimdW4A8Kernel,"
+            + " OneDnnW4A8Kernel, ScalarW4A8Kernel]",
         e.getMessage());
     assertFalse(KernelCatalog.names().contains("TritonW4A16"));
   }
@@ -262,5 +258,51 @@ class KernelSelectorTest {
       assertTrue(onednn.reason().contains(" picked ref"), onednn.reason());
       assertEquals("ScalarW4A8Kernel", w4a8.chosen().name());
     }
+  }
+
+  @Test
+  void callsOfManyRowsGoToOneDnnWhereItHasAWideBrgemmKernel() {
+    KernelOptions cpu = KernelOptions.defaults().withDisabled(CUDA, "test");
+    LinearLayerConfig c =
+        config(512, 96, ScalarType.INT4, DType.F32, 64, false, false, QuantScheme.W4A8);
+    KernelSelection s = KernelSelector.select(c, cpu);
+    assertEquals("SimdW4A8Kernel", s.chosen().name());
+    Assumptions.assumeTrue(
+        s.manyRows() != null,
+        () -> "oneDNN has no AVX-512 / AMX brgemm kernel for this layer here: " + s.describe());
+    assertEquals("OneDnnW4A8Kernel", s.manyRows().name());
+    assertTrue(s.manyRowsFrom() > 1, s.describe());
+    assertTrue(
+        s.describe()
+            .contains(
+                "OneDnnW4A8Kernel: chosen for calls of "
+                    + s.manyRowsFrom()
+                    + " rows or more (measured faster than SimdW4A8Kernel there)"),
+        s.describe());
+    // Q4Linear sends each call to its kernel: the same results as the kernel forced alone.
+    java.util.Random r = new java.util.Random(3);
+    QuantizedLinear layer = RandomLayers.layer(c, r, true);
+    try (Q4Linear both = Q4Linear.create(layer, cpu);
+        Q4Linear simd = Q4Linear.create(layer, cpu.withForced("SimdW4A8Kernel"));
+        Q4Linear onednn = Q4Linear.create(layer, cpu.withForced("OneDnnW4A8Kernel"))) {
+      assertEquals(
+          "SimdW4A8Kernel, OneDnnW4A8Kernel from " + s.manyRowsFrom() + " rows", both.kernel());
+      for (int rows : new int[] {1, s.manyRowsFrom() - 1, s.manyRowsFrom(), 3 * s.manyRowsFrom()}) {
+        float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+        Q4Linear expected = rows < s.manyRowsFrom() ? simd : onednn;
+        org.junit.jupiter.api.Assertions.assertArrayEquals(
+            expected.apply(x, rows), both.apply(x, rows), "rows " + rows);
+      }
+    }
+  }
+
+  @Test
+  void aForcedKernelTakesEveryCall() {
+    KernelSelection s =
+        KernelSelector.select(
+            config(512, 96, ScalarType.INT4, DType.F32, 64, false, false, QuantScheme.W4A8),
+            KernelOptions.defaults().withForced("SimdW4A8Kernel"));
+    assertEquals(null, s.manyRows());
+    assertEquals("SimdW4A8Kernel", s.kernels());
   }
 }

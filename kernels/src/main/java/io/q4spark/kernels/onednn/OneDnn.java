@@ -133,6 +133,17 @@ final class OneDnn {
   }
 
   /** Whether {@code implementation} names one of oneDNN's reference (unoptimized) kernels. */
+  /**
+   * Whether {@code implementation} is one of oneDNN's AVX-512 (or newer: AVX10, AMX) brgemm
+   * kernels, the ones measured faster than the Vector API kernels for calls of many rows.
+   */
+  static boolean isWideBrgemm(String implementation) {
+    return implementation.startsWith("brg")
+        && (implementation.contains("avx512")
+            || implementation.contains("avx10")
+            || implementation.contains("amx"));
+  }
+
   static boolean isReference(String implementation) {
     return implementation.contains("ref");
   }
