@@ -86,9 +86,7 @@ public final class Q4Linear implements AutoCloseable {
   /** As {@link #apply(float[], int)}, into {@code out}. */
   public void apply(float[] x, int rows, float[] out) {
     LinearLayerConfig c = config();
-    if (rows < 0) {
-      throw new IllegalArgumentException("layer " + c.layer() + ": rows must be >= 0, was " + rows);
-    }
+    checkRows(c, rows);
     long expected = (long) rows * c.k();
     if (x.length != expected) {
       throw new IllegalArgumentException(
@@ -103,15 +101,7 @@ public final class Q4Linear implements AutoCloseable {
               + " = "
               + expected);
     }
-    if (out.length < (long) rows * c.n()) {
-      throw new IllegalArgumentException(
-          "layer "
-              + c.layer()
-              + ": output buffer holds "
-              + out.length
-              + " values, expected at least rows * N = "
-              + (long) rows * c.n());
-    }
+    checkOut(c, rows, out);
     if (rows == 0) {
       return;
     }
@@ -126,9 +116,7 @@ public final class Q4Linear implements AutoCloseable {
    */
   public void apply(MemorySegment x, int rows, float[] out) {
     LinearLayerConfig c = config();
-    if (rows < 0) {
-      throw new IllegalArgumentException("layer " + c.layer() + ": rows must be >= 0, was " + rows);
-    }
+    checkRows(c, rows);
     long expected = 4L * rows * c.k();
     if (x.byteSize() < expected) {
       throw new IllegalArgumentException(
@@ -139,6 +127,20 @@ public final class Q4Linear implements AutoCloseable {
               + " bytes, expected at least 4 * rows * K = "
               + expected);
     }
+    checkOut(c, rows, out);
+    if (rows == 0) {
+      return;
+    }
+    forRows(rows).apply(x, rows, bias, out);
+  }
+
+  private static void checkRows(LinearLayerConfig c, int rows) {
+    if (rows < 0) {
+      throw new IllegalArgumentException("layer " + c.layer() + ": rows must be >= 0, was " + rows);
+    }
+  }
+
+  private static void checkOut(LinearLayerConfig c, int rows, float[] out) {
     if (out.length < (long) rows * c.n()) {
       throw new IllegalArgumentException(
           "layer "
@@ -148,10 +150,6 @@ public final class Q4Linear implements AutoCloseable {
               + " values, expected at least rows * N = "
               + (long) rows * c.n());
     }
-    if (rows == 0) {
-      return;
-    }
-    forRows(rows).apply(x, rows, bias, out);
   }
 
   /** Bytes a call of {@code rows} rows copies to the GPU and back ({@code [to, from]}). */

@@ -179,6 +179,18 @@ final class OneDnnMatmul implements AutoCloseable {
    * brg_matmul:avx2} or {@code ref_int8:any}; throws {@link OneDnn.OneDnnException} when oneDNN has
    * none.
    */
+  /**
+   * Whether oneDNN runs {@code shape} on an AVX-512 / AVX10 / AMX brgemm kernel (asked at {@link
+   * #MAX_ROWS} rows): where the oneDNN kernels take calls of many rows from the Vector API ones.
+   */
+  static boolean hasWideBrgemm(Shape shape) {
+    try {
+      return OneDnn.isWideBrgemm(implementation(shape, MAX_ROWS));
+    } catch (OneDnn.OneDnnException e) {
+      return false;
+    }
+  }
+
   static String implementation(Shape shape, int rows) {
     return IMPLEMENTATIONS.computeIfAbsent(
         shape + "@" + rows,

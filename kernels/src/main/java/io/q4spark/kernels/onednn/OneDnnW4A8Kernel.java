@@ -89,13 +89,7 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
   /** {@link #FASTER_FROM_ROWS} where oneDNN runs an AVX-512 or AMX brgemm kernel, else 0. */
   @Override
   public int fasterFromRows(LinearLayerConfig config) {
-    try {
-      return OneDnn.isWideBrgemm(OneDnnMatmul.implementation(shape(config), OneDnnMatmul.MAX_ROWS))
-          ? FASTER_FROM_ROWS
-          : 0;
-    } catch (OneDnn.OneDnnException e) {
-      return 0;
-    }
+    return OneDnnMatmul.hasWideBrgemm(shape(config)) ? FASTER_FROM_ROWS : 0;
   }
 
   static OneDnnMatmul.Shape shape(LinearLayerConfig config) {
