@@ -111,8 +111,8 @@ public final class Q4Linear implements AutoCloseable {
   /**
    * As {@link #apply(float[], int, float[])}, reading the rows from native memory (an Arrow
    * buffer): {@code rows * K} fp32 values at {@code x}, rounded to the activation dtype by the
-   * kernel. Native and GPU kernels read the memory in place ({@link #readsNativeMemory}); the Java
-   * kernels take one copy onto the heap.
+   * kernel. Native and GPU kernels read the memory in place ({@link #readsNativeMemory(int)}); the
+   * Java kernels take one copy onto the heap.
    */
   public void apply(MemorySegment x, int rows, float[] out) {
     LinearLayerConfig c = config();
@@ -157,9 +157,12 @@ public final class Q4Linear implements AutoCloseable {
     return forRows(rows).deviceTraffic(rows);
   }
 
-  /** Whether {@link #apply(MemorySegment, int, float[])} reads native memory without a copy. */
-  public boolean readsNativeMemory() {
-    return prepared.readsNativeMemory() && (manyRows == null || manyRows.readsNativeMemory());
+  /**
+   * Whether a call of {@code rows} rows through {@link #apply(MemorySegment, int, float[])} reads
+   * the native memory in place (the kernel that takes such calls is a native or GPU one).
+   */
+  public boolean readsNativeMemory(int rows) {
+    return forRows(rows).readsNativeMemory();
   }
 
   /**

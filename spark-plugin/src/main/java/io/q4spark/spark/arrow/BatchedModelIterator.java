@@ -154,8 +154,8 @@ public final class BatchedModelIterator implements Iterator<InternalRow>, AutoCl
     }
     batch.seal();
     long start = System.nanoTime();
-    if (model.readsNativeMemory()) {
-      // GPU: the batch goes to the device from Arrow memory, never through the Java heap.
+    if (model.readsNativeMemory(m)) {
+      // GPU and oneDNN: the batch is read from Arrow memory, never through the Java heap.
       device.accept(() -> out = model.forward(batch.segment(), m));
     } else {
       // Java kernels: one bulk copy into an array reused across batches.

@@ -102,9 +102,12 @@ public final class LoadedModel {
     return total;
   }
 
-  /** Whether {@link #forward(MemorySegment, int)} reads the rows in place (a GPU first layer). */
-  public boolean readsNativeMemory() {
-    return layers.getFirst().readsNativeMemory();
+  /**
+   * Whether {@link #forward(MemorySegment, int)} reads {@code rows} rows in place (a GPU or native
+   * first layer).
+   */
+  public boolean readsNativeMemory(int rows) {
+    return layers.getFirst().readsNativeMemory(rows);
   }
 
   /** Takes a use; false when the model was already retired (the caller loads it again). */
