@@ -41,6 +41,16 @@ public enum DType {
     };
   }
 
+  /** Rounds every value of {@code values} in place ({@link #round}); nothing to do for fp32. */
+  public void roundInPlace(float[] values) {
+    if (this == F32) {
+      return;
+    }
+    for (int i = 0; i < values.length; i++) {
+      values[i] = round(values[i]);
+    }
+  }
+
   /**
    * Parses the spellings found in configs and on command lines: {@code float16 fp16 f16 half},
    * {@code bfloat16 bf16}, {@code float32 fp32 f32 float}, each optionally prefixed with {@code

@@ -34,12 +34,7 @@ public interface PreparedLinear extends AutoCloseable {
   default void apply(MemorySegment x, int rows, float[] bias, float[] out) {
     float[] heap = new float[Math.multiplyExact(rows, config().k())];
     MemorySegment.copy(x, ValueLayout.JAVA_FLOAT, 0, heap, 0, heap.length);
-    DType act = config().actType();
-    if (act != DType.F32) {
-      for (int i = 0; i < heap.length; i++) {
-        heap[i] = act.round(heap[i]);
-      }
-    }
+    config().actType().roundInPlace(heap);
     apply(heap, rows, bias, out);
   }
 

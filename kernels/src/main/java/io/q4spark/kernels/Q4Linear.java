@@ -199,10 +199,8 @@ public final class Q4Linear implements AutoCloseable {
     if (act == DType.F32) {
       return values;
     }
-    float[] rounded = new float[values.length];
-    for (int i = 0; i < values.length; i++) {
-      rounded[i] = act.round(values[i]);
-    }
+    float[] rounded = values.clone();
+    act.roundInPlace(rounded);
     return rounded;
   }
 

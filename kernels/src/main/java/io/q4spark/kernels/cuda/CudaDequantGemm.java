@@ -110,7 +110,7 @@ final class CudaDequantGemm implements AutoCloseable {
       boolean bf16) {
     int kp = layout.kPadded();
     int np = layout.nPadded();
-    try (Arena a = Arena.ofConfined()) {
+    try (Arena a = CudaPreparedLinear.launchArena()) {
       dequant.launch(
           new Dim3(np / DEQUANT_TILE, kp / DEQUANT_TILE, 1),
           Dim3.of(DEQUANT_THREADS),

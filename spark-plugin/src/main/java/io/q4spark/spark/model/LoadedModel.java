@@ -64,8 +64,13 @@ public final class LoadedModel {
    * @return {@code rows * N} outputs, row-major
    */
   public float[] forward(float[] x, int rows) {
+    return forwardFrom(0, x, rows);
+  }
+
+  /** Layers {@code first} onwards, each followed by its activation, on {@code rows} rows. */
+  private float[] forwardFrom(int first, float[] x, int rows) {
     float[] h = x;
-    for (int i = 0; i < layers.size(); i++) {
+    for (int i = first; i < layers.size(); i++) {
       h = layers.get(i).apply(h, rows);
       activations.get(i).apply(h, h.length);
     }
@@ -74,8 +79,8 @@ public final class LoadedModel {
 
   /**
    * As {@link #forward(float[], int)}, reading the rows from native memory (an Arrow batch): the
-   * first layer takes them in place where its kernel reads native memory (CUDA), else after one
-   * copy onto the heap.
+   * first layer takes them in place where the kernel taking the call reads native memory (CUDA,
+   * oneDNN), else after one copy onto the heap.
    *
    * @param x {@code rows * K} fp32 values, row-major
    */
@@ -84,11 +89,7 @@ public final class LoadedModel {
     float[] h = new float[Math.multiplyExact(rows, first.config().n())];
     first.apply(x, rows, h);
     activations.getFirst().apply(h, h.length);
-    for (int i = 1; i < layers.size(); i++) {
-      h = layers.get(i).apply(h, rows);
-      activations.get(i).apply(h, h.length);
-    }
-    return h;
+    return forwardFrom(1, h, rows);
   }
 
   /** Bytes a forward pass of {@code rows} rows copies to the GPU and back ({@code [to, from]}). */
