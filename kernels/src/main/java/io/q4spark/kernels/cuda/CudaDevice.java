@@ -371,6 +371,15 @@ public final class CudaDevice implements AutoCloseable {
   }
 
   /**
+   * A new event for ordering one stream after another only ({@code CU_EVENT_DISABLE_TIMING}: not
+   * for {@link CudaEvent#elapsedMillis}).
+   */
+  public CudaEvent createOrderingEvent() {
+    makeCurrent();
+    return new CudaEvent(this, driver.eventCreate(CudaDriver.CU_EVENT_DISABLE_TIMING));
+  }
+
+  /**
    * Compiles {@code source} with NVRTC for this device and loads it. Options: {@link #archOption()}
    * (unless {@code extraOptions} names an architecture itself, e.g. {@code
    * --gpu-architecture=sm_90a}), {@value #CXX_STANDARD_OPTION}, then {@code extraOptions}; {@code

@@ -83,6 +83,9 @@ public final class CudaDriver {
   /** {@code CU_EVENT_DEFAULT}: timing enabled, blocking sync off. */
   public static final int CU_EVENT_DEFAULT = 0;
 
+  /** {@code CU_EVENT_DISABLE_TIMING}: an event for ordering streams only (cheaper to record). */
+  public static final int CU_EVENT_DISABLE_TIMING = 2;
+
   private static final String REQUIREMENT =
       "q4spark needs the driver of CUDA 12 or newer (point Q4SPARK_CUDA_LIB at its libcuda.so.1)";
 
@@ -115,6 +118,7 @@ public final class CudaDriver {
   private final MethodHandle cuStreamCreate;
   private final MethodHandle cuStreamDestroy;
   private final MethodHandle cuStreamSynchronize;
+  private final MethodHandle cuStreamWaitEvent;
   private final MethodHandle cuEventCreate;
   private final MethodHandle cuEventRecord;
   private final MethodHandle cuEventSynchronize;
@@ -180,6 +184,8 @@ public final class CudaDriver {
     cuStreamCreate = b.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuStreamCreate");
     cuStreamDestroy = b.bind(STATUS_A, "cuStreamDestroy_v2");
     cuStreamSynchronize = b.bind(STATUS_A, "cuStreamSynchronize");
+    cuStreamWaitEvent =
+        b.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT), "cuStreamWaitEvent");
     cuEventCreate = b.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), "cuEventCreate");
     cuEventRecord = b.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS), "cuEventRecord");
     cuEventSynchronize = b.bind(STATUS_A, "cuEventSynchronize");
@@ -661,6 +667,22 @@ public final class CudaDriver {
   /** {@code cuStreamSynchronize}. */
   public void streamSynchronize(MemorySegment stream) {
     handleCall(cuStreamSynchronize, stream, "cuStreamSynchronize");
+  }
+
+  /**
+   * {@code cuStreamWaitEvent}: work queued on {@code stream} after this call waits until {@code
+   * event}'s latest record (as of this call) has completed.
+   */
+  public void streamWaitEvent(MemorySegment stream, MemorySegment event) {
+    int s;
+    try {
+      s = (int) cuStreamWaitEvent.invokeExact(stream, event, 0);
+    } catch (Throwable t) {
+      throw NativeBinder.propagate("cuStreamWaitEvent", t);
+    }
+    if (s != CUDA_SUCCESS) {
+      throw failure(s, "cuStreamWaitEvent(stream=" + hex(stream) + ", event=" + hex(event) + ")");
+    }
   }
 
   /** {@code cuEventCreate} with {@code flags} ({@code CU_EVENT_*}). */

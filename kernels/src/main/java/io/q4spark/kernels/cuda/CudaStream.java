@@ -28,6 +28,15 @@ public final class CudaStream implements AutoCloseable {
     return device;
   }
 
+  /**
+   * {@code cuStreamWaitEvent}: work queued here from now on waits for {@code event}'s latest record
+   * (made on another stream of the same device).
+   */
+  public void waitFor(CudaEvent event) {
+    checkOpen();
+    device.driver().streamWaitEvent(handle, event.handle());
+  }
+
   /** {@code cuStreamSynchronize}: waits until all work queued on this stream has finished. */
   public void synchronize() {
     checkOpen();

@@ -55,6 +55,7 @@ class CudaConstantsTest {
     assertEquals(8, CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
     assertEquals(0, CudaDriver.CU_STREAM_DEFAULT);
     assertEquals(0, CudaDriver.CU_EVENT_DEFAULT);
+    assertEquals(2, CudaDriver.CU_EVENT_DISABLE_TIMING);
     assertEquals(0, Nvrtc.NVRTC_SUCCESS);
     assertEquals(6, Nvrtc.NVRTC_ERROR_COMPILATION);
   }
