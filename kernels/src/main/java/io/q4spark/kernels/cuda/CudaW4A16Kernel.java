@@ -204,7 +204,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
             weights.address(),
             scales.address(),
             zeros == null ? 0 : zeros.address(),
-            scratch("w16", 2L * layout.kPadded() * layout.nPadded()),
+            bytes -> scratch("w16", bytes),
             input,
             rows,
             out16,

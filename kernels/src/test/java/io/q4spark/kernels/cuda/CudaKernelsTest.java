@@ -160,13 +160,24 @@ class CudaKernelsTest {
     try (PreparedLinear gpu = kernel.prepare(l);
         PreparedLinear ref = reference.prepare(l)) {
       // W4A16: every row count through the mma kernels, then again where the many-rows path
-      // (dequantize + cuBLAS) takes over.
+      // (dequantize + cuBLAS) takes over: with its default schedule, then in slabs of 64 columns
+      // on two streams, and of 128 columns on one stream.
       boolean twoPaths = gpu instanceof CudaW4A16Kernel.Prepared;
-      for (int pass = 0; pass < (twoPaths ? 2 : 1); pass++) {
-        if (twoPaths) {
-          ((CudaW4A16Kernel.Prepared) gpu).allowDequantGemm(pass == 1);
+      CudaDequantGemm.Schedule[] schedules = {
+        null, null, new CudaDequantGemm.Schedule(64, true), new CudaDequantGemm.Schedule(128, false)
+      };
+      try {
+        for (int pass = 0; pass < (twoPaths ? schedules.length : 1); pass++) {
+          if (twoPaths) {
+            ((CudaW4A16Kernel.Prepared) gpu).allowDequantGemm(pass >= 1);
+            CudaDequantGemm.override(schedules[pass]);
+          }
+          String paths =
+              pass == 0 ? "mma" : pass == 1 ? "default paths" : "default paths, " + schedules[pass];
+          compareOnce(kernel, c, l, gpu, ref, r, rowCounts, paths);
         }
-        compareOnce(kernel, c, l, gpu, ref, r, rowCounts, pass == 1 ? "default paths" : "mma");
+      } finally {
+        CudaDequantGemm.override(null);
       }
     }
   }
