@@ -56,6 +56,7 @@ public final class CudaDevice implements AutoCloseable {
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicLong liveBytes = new AtomicLong();
   private final AtomicLong liveBuffers = new AtomicLong();
+  private CudaLanes lanes;
 
   private CudaDevice(
       CudaDriver driver,
@@ -342,6 +343,15 @@ public final class CudaDevice implements AutoCloseable {
     return new DeviceBuffer(this, address, bytes);
   }
 
+  /** The streams with scratch and staging that layer calls borrow ({@link CudaLanes}). */
+  synchronized CudaLanes lanes() {
+    checkOpen();
+    if (lanes == null) {
+      lanes = new CudaLanes(this);
+    }
+    return lanes;
+  }
+
   /** Called by a closing {@link DeviceBuffer}. */
   void released(long bytes) {
     liveBytes.addAndGet(-bytes);
@@ -428,7 +438,15 @@ public final class CudaDevice implements AutoCloseable {
    */
   @Override
   public void close() {
-    if (shared || !closed.compareAndSet(false, true)) {
+    if (shared) {
+      return;
+    }
+    synchronized (this) {
+      if (lanes != null) {
+        lanes.close();
+      }
+    }
+    if (!closed.compareAndSet(false, true)) {
       return;
     }
     long bytes = liveBytes.get();

@@ -12,13 +12,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * What the CUDA kernels share once a layer is on the device: the weights uploaded once, a stream,
- * device workspaces that grow to the largest batch seen, and a pinned host buffer through which
- * {@code float[]} rows travel. A call of more than {@link #OVERLAP_CHUNK_ROWS} rows runs in chunks
- * on two streams, each with its own workspace and pinned staging, so that one chunk's copies
- * overlap the other's kernels. Activations go to the device as fp32 (the values of the activation
- * dtype Spark's float arrays and Arrow buffers hold) and results come back as fp32; the conversions
- * run on the device.
+ * What the CUDA kernels share once a layer is on the device: the weights uploaded once, and the
+ * calls' plumbing. A call borrows a lane from the device ({@link CudaLanes}: a stream with device
+ * scratch that grows to the largest batch seen and pinned host staging through which {@code
+ * float[]} rows travel) and gives it back when it returns, so layers share scratch rather than each
+ * keeping its own. A call of more than {@link #OVERLAP_CHUNK_ROWS} rows runs in chunks on two
+ * lanes, so that one chunk's copies overlap the other's kernels. Activations go to the device as
+ * fp32 (the values of the activation dtype Spark's float arrays and Arrow buffers hold) and results
+ * come back as fp32; the conversions run on the device.
  *
  * <p>Entry points: {@link #apply(float[], int, float[], float[])} for Java arrays, {@link
  * #apply(MemorySegment, int, float[], float[])} for off-heap rows (an Arrow buffer's memory: staged
@@ -33,25 +34,26 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   protected final CudaDevice device;
   protected final LinearLayerConfig config;
-  private final CudaStream ownStream;
   private final List<DeviceBuffer> weights = new ArrayList<>();
-  private final Workspace ownWorkspace;
 
-  /** The second lane of an overlapped call (stream, workspace, staging), made on first need. */
-  private Lane second;
+  /** The stream a benchmark put this layer on, or null: calls borrow the device's lanes. */
+  private final CudaStream fixedStream;
 
-  /** The lane the current launches go to: null for the layer's own stream and workspace. */
-  private Lane lane;
+  /**
+   * The layer's own lane: on {@link #fixedStream} when there is one, else made for launches outside
+   * a call (a benchmark timing {@link #gemm} directly); null until needed.
+   */
+  private CudaLanes.Lane own;
+
+  /** The lane the current launches go to, during a call. */
+  private CudaLanes.Lane lane;
 
   private final java.util.Map<String, CudaFunction> functions = new java.util.HashMap<>();
   private final java.util.Map<String, Integer> sharedLimits = new java.util.HashMap<>();
   private final java.util.Map<String, Integer> occupancy = new java.util.HashMap<>();
-  private PinnedBuffer staging;
   private float[] biasHost;
   private DeviceBuffer biasDevice;
   private boolean closed;
-
-  private final boolean ownsStream;
 
   /**
    * @param stream the stream every call is queued on, or null for a stream of its own (benchmarks
@@ -60,18 +62,37 @@ abstract class CudaPreparedLinear implements PreparedLinear {
   CudaPreparedLinear(CudaDevice device, LinearLayerConfig config, CudaStream stream) {
     this.device = device;
     this.config = config;
-    this.ownsStream = stream == null;
-    this.ownStream = stream == null ? device.createStream() : stream;
-    this.ownWorkspace = new Workspace(device);
+    this.fixedStream = stream;
   }
 
-  /** The stream launches are queued on: the layer's own, or the second lane's during overlap. */
+  /** The stream launches are queued on: the current lane's. */
   protected CudaStream stream() {
-    return lane == null ? ownStream : lane.stream;
+    return current().stream();
   }
 
-  private Workspace workspace() {
-    return lane == null ? ownWorkspace : lane.workspace;
+  private CudaLanes.Lane current() {
+    return lane != null ? lane : ownLane();
+  }
+
+  private CudaLanes.Lane ownLane() {
+    if (own == null) {
+      own =
+          fixedStream != null
+              ? new CudaLanes.Lane(device, fixedStream, false)
+              : new CudaLanes.Lane(device, device.createStream(), true);
+    }
+    return own;
+  }
+
+  /** A call's first lane: the layer's own on a benchmark's stream, else one of the device's. */
+  private CudaLanes.Lane borrow() {
+    return fixedStream != null ? ownLane() : device.lanes().acquire();
+  }
+
+  private void giveBack(CudaLanes.Lane l) {
+    if (l != own) {
+      device.lanes().release(l);
+    }
   }
 
   @Override
@@ -128,7 +149,13 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   /** A device buffer of at least {@code bytes} for {@code role}, reused across calls. */
   protected DeviceBuffer scratch(String role, long bytes) {
-    return workspace().get(role, bytes);
+    return current().scratch(role, bytes);
+  }
+
+  /** The current lane's {@code type} ({@link CudaLanes.Lane#resource}). */
+  protected <T extends AutoCloseable> T laneResource(
+      Class<T> type, java.util.function.Supplier<T> make) {
+    return current().resource(type, make);
   }
 
   /**
@@ -201,37 +228,48 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     checkOpen();
     device.makeCurrent();
     long biasAt = biasAddress(bias);
-    if (rows <= OVERLAP_CHUNK_ROWS) {
-      MemorySegment host = staging(Math.max(4L * rows * config.k(), 4L * rows * config.n()));
-      runChunk(x, 0, rows, biasAt, host);
-      ownStream.synchronize();
-      MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, rows * config.n());
-      return;
-    }
-    // Two lanes, alternating by chunk: lane 0 is this layer's stream, lane 1 a second stream with
-    // its own workspace and staging. Before a lane takes a new chunk, its previous chunk's result
-    // is waited for and copied out, so the other lane's copies and kernels keep the GPU busy.
-    long laneBytes =
-        Math.max(4L * OVERLAP_CHUNK_ROWS * config.k(), 4L * OVERLAP_CHUNK_ROWS * config.n());
-    MemorySegment[] hosts = {staging(laneBytes), secondLane(laneBytes).staging.segment()};
-    int[] pendingRow = {-1, -1};
-    int[] pendingRows = {0, 0};
+    CudaLanes.Lane first = borrow();
     try {
-      for (int c = 0, r0 = 0; r0 < rows; c++, r0 += OVERLAP_CHUNK_ROWS) {
-        int l = c % 2;
-        lane = l == 0 ? null : second;
-        finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
-        int m = Math.min(OVERLAP_CHUNK_ROWS, rows - r0);
-        runChunk(x, r0, m, biasAt, hosts[l]);
-        pendingRow[l] = r0;
-        pendingRows[l] = m;
+      lane = first;
+      if (rows <= OVERLAP_CHUNK_ROWS) {
+        MemorySegment host =
+            first.staging(Math.max(4L * rows * config.k(), 4L * rows * config.n()));
+        runChunk(x, 0, rows, biasAt, host);
+        first.stream().synchronize();
+        MemorySegment.copy(host, JAVA_FLOAT, 0, out, 0, rows * config.n());
+        return;
       }
-      for (int l = 0; l < 2; l++) {
-        lane = l == 0 ? null : second;
-        finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
+      // Two lanes, alternating by chunk. Before a lane takes a new chunk, its previous chunk's
+      // result is waited for and copied out, so the other lane's copies and kernels keep the GPU
+      // busy.
+      CudaLanes.Lane second = device.lanes().acquire();
+      try {
+        CudaLanes.Lane[] lanes = {first, second};
+        long laneBytes =
+            Math.max(4L * OVERLAP_CHUNK_ROWS * config.k(), 4L * OVERLAP_CHUNK_ROWS * config.n());
+        MemorySegment[] hosts = {first.staging(laneBytes), second.staging(laneBytes)};
+        int[] pendingRow = {-1, -1};
+        int[] pendingRows = {0, 0};
+        for (int c = 0, r0 = 0; r0 < rows; c++, r0 += OVERLAP_CHUNK_ROWS) {
+          int l = c % 2;
+          lane = lanes[l];
+          finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
+          int m = Math.min(OVERLAP_CHUNK_ROWS, rows - r0);
+          runChunk(x, r0, m, biasAt, hosts[l]);
+          pendingRow[l] = r0;
+          pendingRows[l] = m;
+        }
+        for (int l = 0; l < 2; l++) {
+          lane = lanes[l];
+          finishChunk(pendingRow[l], pendingRows[l], hosts[l], out);
+        }
+      } finally {
+        lane = first;
+        device.lanes().release(second);
       }
     } finally {
       lane = null;
+      giveBack(first);
     }
   }
 
@@ -255,22 +293,6 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     stream().synchronize();
     MemorySegment.copy(host, JAVA_FLOAT, 0, out, r0 * config.n(), m * config.n());
   }
-
-  private Lane secondLane(long stagingBytes) {
-    if (second == null) {
-      second = new Lane(device.createStream(), new Workspace(device), null);
-    }
-    if (second.staging == null || second.staging.size() < stagingBytes) {
-      if (second.staging != null) {
-        second.staging.close();
-      }
-      second = new Lane(second.stream, second.workspace, device.allocatePinned(stagingBytes));
-    }
-    return second;
-  }
-
-  /** A stream with its own device workspace and pinned staging. */
-  private record Lane(CudaStream stream, Workspace workspace, PinnedBuffer staging) {}
 
   /**
    * {@code out = layer(x)} for {@code rows} fp32 rows in native memory (for example an Arrow
@@ -302,12 +324,20 @@ abstract class CudaPreparedLinear implements PreparedLinear {
               + " and "
               + out.byteSize());
     }
-    DeviceBuffer dx = scratch("x", xBytes);
-    DeviceBuffer dy = scratch("y", yBytes);
-    dx.copyFrom(x.asSlice(0, xBytes), 0, ownStream);
-    run(dx.address(), rows, biasAddress(bias), dy.address());
-    dy.copyTo(out.asSlice(0, yBytes), 0, ownStream);
-    ownStream.synchronize();
+    long biasAt = biasAddress(bias);
+    CudaLanes.Lane first = borrow();
+    try {
+      lane = first;
+      DeviceBuffer dx = scratch("x", xBytes);
+      DeviceBuffer dy = scratch("y", yBytes);
+      dx.copyFrom(x.asSlice(0, xBytes), 0, first.stream());
+      run(dx.address(), rows, biasAt, dy.address());
+      dy.copyTo(out.asSlice(0, yBytes), 0, first.stream());
+      first.stream().synchronize();
+    } finally {
+      lane = null;
+      giveBack(first);
+    }
   }
 
   private long biasAddress(float[] bias) {
@@ -327,22 +357,12 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     return biasDevice.address();
   }
 
-  private MemorySegment staging(long bytes) {
-    if (staging == null || staging.size() < bytes) {
-      if (staging != null) {
-        staging.close();
-      }
-      staging = device.allocatePinned(Math.max(bytes, 1 << 20));
-    }
-    return staging.segment();
-  }
-
   /**
    * The split-K tile counters: at least {@code count} ints, zero between calls (the kernels reset
    * the ones they use), zeroed here when first allocated or grown.
    */
   protected DeviceBuffer counters(int count) {
-    DeviceBuffer b = workspace().buffers.get("counters");
+    DeviceBuffer b = current().existing("counters");
     if (b == null || b.size() < 4L * count) {
       b = scratch("counters", 4L * count);
       b.fill((byte) 0, stream());
@@ -401,53 +421,15 @@ abstract class CudaPreparedLinear implements PreparedLinear {
     }
     closed = true;
     device.makeCurrent();
-    ownStream.synchronize();
-    weights.forEach(DeviceBuffer::close);
-    ownWorkspace.close();
-    if (second != null) {
-      second.stream.synchronize();
-      second.workspace.close();
-      if (second.staging != null) {
-        second.staging.close();
+    try {
+      if (own != null) {
+        own.close();
       }
-      second.stream.close();
-    }
-    if (biasDevice != null) {
-      biasDevice.close();
-    }
-    if (staging != null) {
-      staging.close();
-    }
-    if (ownsStream) {
-      ownStream.close();
-    }
-  }
-
-  /** Device buffers by role, each grown (never shrunk) to the largest request. */
-  private static final class Workspace implements AutoCloseable {
-    private final CudaDevice device;
-    private final java.util.Map<String, DeviceBuffer> buffers = new java.util.HashMap<>();
-
-    Workspace(CudaDevice device) {
-      this.device = device;
-    }
-
-    DeviceBuffer get(String role, long bytes) {
-      DeviceBuffer b = buffers.get(role);
-      if (b == null || b.size() < bytes) {
-        if (b != null) {
-          b.close();
-        }
-        b = device.allocate(Math.max(bytes, 256));
-        buffers.put(role, b);
+    } finally {
+      weights.forEach(DeviceBuffer::close);
+      if (biasDevice != null) {
+        biasDevice.close();
       }
-      return b;
-    }
-
-    @Override
-    public void close() {
-      buffers.values().forEach(DeviceBuffer::close);
-      buffers.clear();
     }
   }
 }

@@ -78,9 +78,6 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final boolean bf16;
     private final int groupShift;
 
-    /** The many-rows path (dequantize, then cuBLAS), made on its first call. */
-    private CudaDequantGemm dequantGemm;
-
     /** Whether calls may take the many-rows path (tests turn it off to reach the mma tiles). */
     private boolean dequantGemmAllowed = true;
 
@@ -155,15 +152,6 @@ public final class CudaW4A16Kernel implements LinearKernel {
     }
 
     @Override
-    public synchronized void close() {
-      if (dequantGemm != null) {
-        dequantGemm.close();
-        dequantGemm = null;
-      }
-      super.close();
-    }
-
-    @Override
     protected void run(long x, int rows, long bias, long y) {
       int k = config.k();
       int n = config.n();
@@ -194,21 +182,20 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int k = config.k();
       int n = config.n();
       if (dequantGemmAllowed && CudaDequantGemm.takes(rows, k, n)) {
-        if (dequantGemm == null) {
-          dequantGemm = new CudaDequantGemm(device);
-        }
-        dequantGemm.run(
-            function(module, "q4_w4a16_dequant" + kernelSuffix(), 0),
-            stream(),
-            layout,
-            weights.address(),
-            scales.address(),
-            zeros == null ? 0 : zeros.address(),
-            bytes -> scratch("w16", bytes),
-            input,
-            rows,
-            out16,
-            bf16);
+        // The many-rows path (dequantize, then cuBLAS) with its cuBLAS handle: one per lane.
+        laneResource(CudaDequantGemm.class, () -> new CudaDequantGemm(device))
+            .run(
+                function(module, "q4_w4a16_dequant" + kernelSuffix(), 0),
+                stream(),
+                layout,
+                weights.address(),
+                scales.address(),
+                zeros == null ? 0 : zeros.address(),
+                bytes -> scratch("w16", bytes),
+                input,
+                rows,
+                out16,
+                bf16);
         if (bias != 0) {
           long count = (long) rows * n;
           try (Arena a = launchArena()) {

@@ -2,6 +2,7 @@ package io.q4spark.kernels.cuda;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.q4spark.kernels.Acceptance;
@@ -17,6 +18,8 @@ import io.q4spark.kernels.scalar.ScalarW4A16Kernel;
 import io.q4spark.kernels.scalar.ScalarW4A8Kernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -140,6 +143,50 @@ class CudaKernelsTest {
       assertArrayEquals(expected, out.toArray(JAVA_FLOAT));
       // What the executor's bytesToDevice / bytesFromDevice metrics count per call.
       assertArrayEquals(new long[] {4L * rows * 512, 4L * rows * 256}, p.deviceTraffic(rows));
+    }
+  }
+
+  /**
+   * Layers borrow the device's lanes: once one call has grown a lane's scratch (here the 16-bit
+   * dequantized weights of the many-rows path and the rows in and out), calls on other layers of
+   * the same shape allocate no device memory, where each layer used to keep a workspace of its own.
+   */
+  @Test
+  void layersShareTheDevicesScratchInsteadOfKeepingTheirOwn() {
+    Random r = new Random(SEED + 4);
+    LinearLayerConfig c =
+        LinearLayerConfig.of(
+            "cuda", 1024, 512, ScalarType.UINT4B8, DType.F16, 128, false, false, QuantScheme.W4A16);
+    int rows = 256;
+    assertTrue(CudaDequantGemm.takes(rows, c.k(), c.n()), "the many-rows path takes the calls");
+    List<QuantizedLinear> layers = new ArrayList<>();
+    List<PreparedLinear> gpu = new ArrayList<>();
+    try {
+      for (int i = 0; i < 4; i++) {
+        layers.add(RandomLayers.layer(c, r, false));
+        gpu.add(new CudaW4A16Kernel().prepare(layers.get(i)));
+      }
+      CudaDevice device = ((CudaPreparedLinear) gpu.get(0)).device;
+      long afterFirstCall = -1;
+      for (int i = 0; i < layers.size(); i++) {
+        PreparedLinear ref = new ScalarW4A16Kernel().prepare(layers.get(i));
+        compareOnce(
+            new CudaW4A16Kernel(), c, layers.get(i), gpu.get(i), ref, r, new int[] {rows}, "lanes");
+        if (i == 0) {
+          afterFirstCall = device.liveBytes();
+        } else {
+          assertEquals(
+              afterFirstCall,
+              device.liveBytes(),
+              "device bytes after layer "
+                  + i
+                  + "'s first call (layer 0's: "
+                  + afterFirstCall
+                  + ")");
+        }
+      }
+    } finally {
+      gpu.forEach(PreparedLinear::close);
     }
   }
 
