@@ -28,12 +28,13 @@ import java.util.List;
  *
  * <p>W4A8 in the same way: the Vector API kernel (integer 16-bit-lane GEMM up to 32 rows, fp32
  * above) is chosen, and oneDNN's s8 x s4 matmul, which accepts a layer only where it has a fast
- * path, takes calls of {@code OneDnnW4A8Kernel.FASTER_FROM_ROWS} (32) rows and more: on the EPYC
- * (AVX-512 VNNI) oneDNN 1.94 / 3.15 / 18.0 ms at M = 1 / 16 / 256 against the Vector API kernel's
- * 0.21 / 3.11 / 48 (ONNX Runtime accuracy level 4: 0.12 / 1.48 / 22.8); on Sapphire Rapids ({@code
- * brg_matmul:avx10_1_512_amx}) 5.7 against 15.5 ms at M = 256 (0.50 against 0.26 at M = 1). On AVX2
- * it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they accept
- * the widest range of layers and are the specification.
+ * path, takes calls of {@code OneDnnW4A8Kernel.FASTER_FROM_ROWS} (32) rows and more ({@code
+ * FASTER_FROM_ROWS_AMX}, 4, where its kernel runs on AMX: crossovers in those Javadocs): on the
+ * EPYC (AVX-512 VNNI) oneDNN 1.94 / 3.15 / 18.0 ms at M = 1 / 16 / 256 against the Vector API
+ * kernel's 0.21 / 3.11 / 48 (ONNX Runtime accuracy level 4: 0.12 / 1.48 / 22.8); on Sapphire Rapids
+ * ({@code brg_matmul:avx10_1_512_amx}) 5.7 against 15.5 ms at M = 256 (0.50 against 0.26 at M = 1).
+ * On AVX2 it reports {@code ref_int8:any} and rejects itself. The scalar references come last: they
+ * accept the widest range of layers and are the specification.
  */
 public final class KernelCatalog {
   private KernelCatalog() {}

@@ -86,10 +86,29 @@ public final class OneDnnW4A8Kernel implements LinearKernel {
    */
   static final int FASTER_FROM_ROWS = 32;
 
-  /** {@link #FASTER_FROM_ROWS} where oneDNN runs an AVX-512 or AMX brgemm kernel, else 0. */
+  /**
+   * The same where oneDNN's kernel runs on AMX tiles: measured on the GPU host's 16-core Sapphire
+   * Rapids ({@code brg_matmul:avx10_1_512_amx}; bench cpu as above but 16 threads, 2026-12-02):
+   * 0.127 / 0.412 at 1 row, 0.685 / 0.522 at 4, 0.919 / 0.629 at 8, 1.47 / 0.656 at 16, 3.51 / 1.13
+   * at 32, 18.0 / 4.89 at 256.
+   */
+  static final int FASTER_FROM_ROWS_AMX = 4;
+
+  /**
+   * {@link #FASTER_FROM_ROWS_AMX} where oneDNN runs the layer on AMX, {@link #FASTER_FROM_ROWS}
+   * where on another AVX-512 brgemm kernel, else 0.
+   */
   @Override
   public int fasterFromRows(LinearLayerConfig config) {
-    return OneDnnMatmul.hasWideBrgemm(shape(config)) ? FASTER_FROM_ROWS : 0;
+    OneDnnMatmul.Shape shape = shape(config);
+    return OneDnnMatmul.hasWideBrgemm(shape)
+        ? fasterFromRows(OneDnnMatmul.implementation(shape, OneDnnMatmul.MAX_ROWS))
+        : 0;
+  }
+
+  /** The threshold for a wide brgemm implementation named {@code implementation}. */
+  static int fasterFromRows(String implementation) {
+    return implementation.contains("amx") ? FASTER_FROM_ROWS_AMX : FASTER_FROM_ROWS;
   }
 
   static OneDnnMatmul.Shape shape(LinearLayerConfig config) {

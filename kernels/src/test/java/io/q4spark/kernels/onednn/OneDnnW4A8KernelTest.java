@@ -63,6 +63,12 @@ class OneDnnW4A8KernelTest {
   }
 
   @Test
+  void amxTakesCallsFromFewerRowsThanOtherBrgemmKernels() {
+    assertEquals(4, OneDnnW4A8Kernel.fasterFromRows("brg_matmul:avx10_1_512_amx"));
+    assertEquals(32, OneDnnW4A8Kernel.fasterFromRows("brg_matmul:avx512_core_vnni"));
+  }
+
+  @Test
   void aReferenceImplementationIsRejectedInOneDnnsOwnWords() {
     LinearLayerConfig c = config(4096, 4096, DType.F16, 128);
     Acceptance a = new OneDnnW4A8Kernel().canImplement(c);
