@@ -40,6 +40,20 @@ final class SimdW4A16Layer implements PreparedLinear {
     NIBBLE_SCALE[7] = 1f; // the top nibble is shifted down, not masked in place
   }
 
+  /**
+   * {@link #NIBBLE_SCALE} repeated across a vector's lanes (position i takes NIBBLE_SCALE[i & 7]),
+   * for prescaling whole vectors of activations; null where a vector is not a multiple of 8 lanes.
+   */
+  private static final FloatVector LANE_NIBBLE_SCALE;
+
+  static {
+    float[] pattern = new float[P];
+    for (int i = 0; i < P; i++) {
+      pattern[i] = NIBBLE_SCALE[i & 7];
+    }
+    LANE_NIBBLE_SCALE = P % 8 == 0 ? FloatVector.fromArray(FS, pattern, 0) : null;
+  }
+
   private final LinearLayerConfig config;
   private final SimdPanels panels;
   private final int threads;
@@ -195,6 +209,22 @@ final class SimdW4A16Layer implements PreparedLinear {
     if (identityPositions && !prescale) {
       // Without act-order or padding, positions are input features: copy the rows as they are.
       System.arraycopy(x, r0 * k, xp, 0, rows * k);
+    } else if (identityPositions && LANE_NIBBLE_SCALE != null) {
+      // The same, prescaled a vector at a time. This and the group sums run on one thread before
+      // the others start: at M = 1, K = 4096 they took 16.6-18.4 µs per call with the per-feature
+      // loops below, 3.0-3.5 µs this way (timers around them, 1000-call averages).
+      for (int m = 0; m < rows; m++) {
+        int xBase = (r0 + m) * k;
+        int kk = 0;
+        for (; kk + P <= k; kk += P) {
+          FloatVector.fromArray(FS, x, xBase + kk)
+              .mul(LANE_NIBBLE_SCALE)
+              .intoArray(xp, m * kp + kk);
+        }
+        for (; kk < k; kk++) {
+          xp[m * kp + kk] = x[xBase + kk] * NIBBLE_SCALE[kk & 7];
+        }
+      }
     } else {
       for (int m = 0; m < rows; m++) {
         int xBase = (r0 + m) * k;
@@ -205,8 +235,20 @@ final class SimdW4A16Layer implements PreparedLinear {
         }
       }
     }
-    if (prescale) {
-      // Only the streaming fp32 path takes the zero points off per group (see oneRow).
+    if (prescale && identityPositions) {
+      // Only the streaming fp32 path takes the zero points off per group (see oneRow); the groups
+      // are runs of features here, each summed in feature order as below.
+      for (int m = 0; m < rows; m++) {
+        int xBase = (r0 + m) * k;
+        for (int g = 0; g < groups; g++) {
+          float sum = 0f;
+          for (int kk = panels.groupStart[g]; kk < panels.groupStart[g + 1]; kk++) {
+            sum += x[xBase + kk];
+          }
+          groupSums[m * groups + g] = sum;
+        }
+      }
+    } else if (prescale) {
       for (int m = 0; m < rows; m++) {
         int xBase = (r0 + m) * k;
         for (int kk = 0; kk < k; kk++) {
