@@ -29,7 +29,11 @@ import jdk.incubator.vector.VectorSpecies;
  *       t = sum over positions i of code(i, n) * x[i]             fp32, four independent chains
  *       acc += scale(g, n) * t - zero(g, n) * scale(g, n) * sum_i x[i]
  *
- *   buffered (6 rows or more, and every fp16 / bf16 call):
+ *   streaming, rounded (fp16 / bf16 activations, one row): each weight dequantized, rounded to the
+ *   dtype as the reference does and multiplied in, in registers; nothing is written (4096x4096,
+ *   2 threads: bf16 1.21 ms, fp16 1.89 ms, against 2.8 ms through the buffer)
+ *
+ *   buffered (6 rows or more, and fp16 / bf16 calls of 2 rows or more):
  *     for each K chunk and pair of panels:
  *       buf[i][n] = round_act((code(i, n) - zero(g(i), n)) * scale(g(i), n))   once per call
  *       out[6 rows][2P columns] += x * buf                       6x2-panel register-blocked FMA

@@ -193,7 +193,9 @@ final class SimdW4A16Layer implements PreparedLinear {
     // fp16 / bf16 always take the buffered path: rounding each weight costs more than a
     // multiply-add,
     // so it is done once per call. fp32 with few rows decodes in registers instead (streaming).
-    boolean blocked = rows >= MICRO_ROWS || !folded;
+    // One row of fp16 / bf16 streams too, each weight rounded in registers (oneRowRoundedBf16): the
+    // buffered path would write and reread the whole dequantized layer for it.
+    boolean blocked = rows >= MICRO_ROWS || (!folded && rows > 1);
     // The micro-kernel runs whole blocks: rows are padded with zeros to a multiple of MICRO_ROWS
     // (at most 5 wasted rows) rather than handled one at a time.
     int paddedRows =
@@ -340,6 +342,17 @@ final class SimdW4A16Layer implements PreparedLinear {
   private void computeStreaming(
       float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
     int groups = panels.groups;
+    if (!folded) {
+      boolean bf16 = config.actType() == DType.BF16;
+      for (int n0 = from; n0 < to; n0 += P) {
+        if (bf16) {
+          oneRowRoundedBf16(xp, acc, 0, n0);
+        } else {
+          oneRowRoundedF16(xp, acc, 0, n0);
+        }
+      }
+      return;
+    }
     for (int n0 = from; n0 < to; n0 += P) {
       int m = 0;
       for (; m + STREAM_BLOCK_ROWS <= rows; m += STREAM_BLOCK_ROWS) {
@@ -655,6 +668,72 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
+   * Row {@code m} of panel {@code n0} for bf16 activations: each weight dequantized and rounded to
+   * bf16 in registers ({@link #roundBf16Bits}, exactly the value {@code BFloat16.round} gives the
+   * reference), and multiplied in as it is made (two accumulator chains). {@link #oneRowRoundedF16}
+   * is the same loop for fp16; they are separate methods because in one method C2 no longer inlined
+   * the rounding and boxed its vectors on the heap (measured: 196 MB per call).
+   */
+  private void oneRowRoundedBf16(float[] xp, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.zero(FS);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        for (int j = 0; j < 8; j += 2) {
+          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
+          FloatVector v0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
+          FloatVector v1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
+          a0 = roundBf16Bits(v0).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+          a1 = roundBf16Bits(v1).fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
+        }
+      }
+    }
+    a0.add(a1).intoArray(acc, m * np + n0);
+  }
+
+  /** {@link #oneRowRoundedBf16} for fp16 activations, rounding through {@link #roundF16}. */
+  private void oneRowRoundedF16(float[] xp, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.zero(FS);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        for (int j = 0; j < 8; j += 2) {
+          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
+          FloatVector v0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
+          FloatVector v1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
+          a0 = roundF16(v0).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+          a1 = roundF16(v1).fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
+        }
+      }
+    }
+    a0.add(a1).intoArray(acc, m * np + n0);
+  }
+
+  /**
    * Round to nearest even at a per-lane ulp without branches: adding {@code c = 1.5 * 2^23 * ulp}
    * leaves exactly the bits above the ulp (the sum's own ulp is the target ulp), and subtracting
    * {@code c} again is exact. Valid for finite values far below the fp32 maximum.
@@ -684,6 +763,17 @@ final class SimdW4A16Layer implements PreparedLinear {
   /** bf16: 7 fraction bits; fp32's exponent range. */
   static FloatVector roundBf16(FloatVector w) {
     return roundTo(w, BF16_MANTISSA, BF16_MIN_ULP_EXPONENT);
+  }
+
+  /**
+   * bf16 rounding of finite values on the bit pattern, as {@code BFloat16.round}: add 0x7FFF plus
+   * the lowest kept bit, keep the top 16 bits (five integer operations against {@link #roundTo}'s
+   * eleven; also keeps bf16 subnormals, which {@link #roundBf16} flushes to the smallest normal).
+   */
+  static FloatVector roundBf16Bits(FloatVector w) {
+    IntVector bits = w.reinterpretAsInts();
+    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+    return bits.add(0x7FFF).add(lsb).and(0xFFFF_0000).reinterpretAsFloats();
   }
 
   static final int F16_MANTISSA = 10;
