@@ -29,11 +29,12 @@ import jdk.incubator.vector.VectorSpecies;
  *       t = sum over positions i of code(i, n) * x[i]             fp32, four independent chains
  *       acc += scale(g, n) * t - zero(g, n) * scale(g, n) * sum_i x[i]
  *
- *   streaming, rounded (fp16 / bf16 activations, one row): each weight dequantized, rounded to the
- *   dtype as the reference does and multiplied in, in registers; nothing is written (4096x4096,
- *   2 threads: bf16 1.21 ms, fp16 1.89 ms, against 2.8 ms through the buffer)
+ *   streaming, rounded (fp16 / bf16 activations, fewer than 6 rows): each weight dequantized,
+ *   rounded to the dtype as the reference does and multiplied in, in registers, for rows in pairs;
+ *   nothing is written (4096x4096, 2 threads, one row: bf16 1.2-1.3 ms, fp16 1.9-2.0, against 2.8
+ *   through the buffer; two rows: 1.6 and 2.3 against 3.8)
  *
- *   buffered (6 rows or more, and fp16 / bf16 calls of 2 rows or more):
+ *   buffered (6 rows or more):
  *     for each K chunk and pair of panels:
  *       buf[i][n] = round_act((code(i, n) - zero(g(i), n)) * scale(g(i), n))   once per call
  *       out[6 rows][2P columns] += x * buf                       6x2-panel register-blocked FMA

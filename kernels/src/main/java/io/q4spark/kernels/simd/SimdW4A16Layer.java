@@ -190,12 +190,14 @@ final class SimdW4A16Layer implements PreparedLinear {
     int kp = panels.kPadded;
     int k = config.k();
     int groups = panels.groups;
-    // fp16 / bf16 always take the buffered path: rounding each weight costs more than a
-    // multiply-add,
-    // so it is done once per call. fp32 with few rows decodes in registers instead (streaming).
-    // One row of fp16 / bf16 streams too, each weight rounded in registers (oneRowRoundedBf16): the
-    // buffered path would write and reread the whole dequantized layer for it.
-    boolean blocked = rows >= MICRO_ROWS || (!folded && rows > 1);
+    // Fewer than MICRO_ROWS rows stream the weights, decoding them in registers: fp32 with the
+    // scales folded out (oneRow, fourRows), fp16 / bf16 rounding each weight to the dtype as the
+    // reference does (twoRowsRoundedBf16 and the like, rows in pairs). More rows share one
+    // buffered dequantization per call. Measured at 4096x4096, 2 threads, hot, ms, streamed /
+    // buffered: bf16 1.30 / 2.78 at 1 row, 1.62 / 3.77 at 2, 3.13 (3 rows streamed) and 3.36 (4)
+    // against 5.15 and 5.73 for fp16 buffered at 3 and 4; fp16 2.01 / 2.79 at 1 row, 2.31 / 3.76
+    // at 2, 4.37 / 5.15 at 3; at 5 rows 4.37 (bf16) and 6.43 (fp16) streamed, 6.2 buffered.
+    boolean blocked = rows >= MICRO_ROWS;
     // The micro-kernel runs whole blocks: rows are padded with zeros to a multiple of MICRO_ROWS
     // (at most 5 wasted rows) rather than handled one at a time.
     int paddedRows =
@@ -345,10 +347,20 @@ final class SimdW4A16Layer implements PreparedLinear {
     if (!folded) {
       boolean bf16 = config.actType() == DType.BF16;
       for (int n0 = from; n0 < to; n0 += P) {
-        if (bf16) {
-          oneRowRoundedBf16(xp, acc, 0, n0);
-        } else {
-          oneRowRoundedF16(xp, acc, 0, n0);
+        int m = 0;
+        for (; m + 2 <= rows; m += 2) {
+          if (bf16) {
+            twoRowsRoundedBf16(xp, acc, m, n0);
+          } else {
+            twoRowsRoundedF16(xp, acc, m, n0);
+          }
+        }
+        if (m < rows) {
+          if (bf16) {
+            oneRowRoundedBf16(xp, acc, m, n0);
+          } else {
+            oneRowRoundedF16(xp, acc, m, n0);
+          }
         }
       }
       return;
@@ -701,6 +713,80 @@ final class SimdW4A16Layer implements PreparedLinear {
       }
     }
     a0.add(a1).intoArray(acc, m * np + n0);
+  }
+
+  /** {@link #oneRowRoundedBf16} for rows m and m + 1, each rounded weight serving both. */
+  private void twoRowsRoundedBf16(float[] xp, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.zero(FS);
+    FloatVector b0 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector b1 = FloatVector.zero(FS);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        for (int j = 0; j < 8; j += 2) {
+          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
+          FloatVector v0 =
+              roundBf16Bits(((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+          FloatVector v1 =
+              roundBf16Bits(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+          a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+          a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
+          b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
+          b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+        }
+      }
+    }
+    a0.add(a1).intoArray(acc, m * np + n0);
+    b0.add(b1).intoArray(acc, (m + 1) * np + n0);
+  }
+
+  /** {@link #twoRowsRoundedBf16} for fp16 activations. */
+  private void twoRowsRoundedF16(float[] xp, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelBase = (n0 / P) * (kp / 8) * P;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.zero(FS);
+    FloatVector b0 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector b1 = FloatVector.zero(FS);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
+      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
+        int pos = x0 + w * 8;
+        for (int j = 0; j < 8; j += 2) {
+          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
+          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
+          FloatVector v0 =
+              roundF16(((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+          FloatVector v1 =
+              roundF16(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+          a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
+          a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
+          b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
+          b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+        }
+      }
+    }
+    a0.add(a1).intoArray(acc, m * np + n0);
+    b0.add(b1).intoArray(acc, (m + 1) * np + n0);
   }
 
   /** {@link #oneRowRoundedBf16} for fp16 activations, rounding through {@link #roundF16}. */
