@@ -192,7 +192,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     int groups = panels.groups;
     // Fewer than MICRO_ROWS rows stream the weights, decoding them in registers: fp32 with the
     // scales folded out (oneRow, fourRows), fp16 / bf16 rounding each weight to the dtype as the
-    // reference does (twoRowsRoundedBf16 and the like, rows in pairs). More rows share one
+    // reference does (rowsRoundedBf16, rowsRoundedF16, rows in pairs). More rows share one
     // buffered dequantization per call. Measured at 4096x4096, 2 threads, hot, ms, streamed /
     // buffered: bf16 1.30 / 2.78 at 1 row, 1.62 / 3.77 at 2, 3.13 (3 rows streamed) and 3.36 (4)
     // against 5.15 and 5.73 for fp16 buffered at 3 and 4; fp16 2.01 / 2.79 at 1 row, 2.31 / 3.76
@@ -347,19 +347,11 @@ final class SimdW4A16Layer implements PreparedLinear {
     if (!folded) {
       boolean bf16 = config.actType() == DType.BF16;
       for (int n0 = from; n0 < to; n0 += P) {
-        int m = 0;
-        for (; m + 2 <= rows; m += 2) {
+        for (int m = 0; m < rows; m += 2) {
           if (bf16) {
-            twoRowsRoundedBf16(xp, acc, m, n0);
+            rowsRoundedBf16(xp, acc, m, n0, m + 1 < rows);
           } else {
-            twoRowsRoundedF16(xp, acc, m, n0);
-          }
-        }
-        if (m < rows) {
-          if (bf16) {
-            oneRowRoundedBf16(xp, acc, m, n0);
-          } else {
-            oneRowRoundedF16(xp, acc, m, n0);
+            rowsRoundedF16(xp, acc, m, n0, m + 1 < rows);
           }
         }
       }
@@ -680,13 +672,14 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * Row {@code m} of panel {@code n0} for bf16 activations: each weight dequantized and rounded to
-   * bf16 in registers ({@link #roundBf16Bits}, exactly the value {@code BFloat16.round} gives the
-   * reference), and multiplied in as it is made (two accumulator chains). {@link #oneRowRoundedF16}
-   * is the same loop for fp16; they are separate methods because in one method C2 no longer inlined
-   * the rounding and boxed its vectors on the heap (measured: 196 MB per call).
+   * Row {@code m} (and {@code m + 1} when {@code two}) of panel {@code n0} for bf16 activations:
+   * each weight dequantized and rounded to bf16 in registers ({@link #roundBf16Bits}, exactly the
+   * value {@code BFloat16.round} gives the reference), and multiplied into each row as it is made
+   * (two accumulator chains per row). {@link #rowsRoundedF16} is the same loop for fp16; they are
+   * separate methods because in one method C2 no longer inlined the rounding and boxed its vectors
+   * on the heap (measured: 196 MB per call).
    */
-  private void oneRowRoundedBf16(float[] xp, float[] acc, int m, int n0) {
+  private void rowsRoundedBf16(float[] xp, float[] acc, int m, int n0, boolean two) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
     int groups = panels.groups;
@@ -694,37 +687,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     int panelBase = (n0 / P) * (kp / 8) * P;
     FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
     FloatVector a1 = FloatVector.zero(FS);
-    int x0 = m * kp;
-    for (int g = 0; g < groups; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
-      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j += 2) {
-          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
-          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
-          FloatVector v0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
-          FloatVector v1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
-          a0 = roundBf16Bits(v0).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
-          a1 = roundBf16Bits(v1).fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-        }
-      }
-    }
-    a0.add(a1).intoArray(acc, m * np + n0);
-  }
-
-  /** {@link #oneRowRoundedBf16} for rows m and m + 1, each rounded weight serving both. */
-  private void twoRowsRoundedBf16(float[] xp, float[] acc, int m, int n0) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int groups = panels.groups;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.zero(FS);
-    FloatVector b0 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector b0 = two ? FloatVector.fromArray(FS, acc, (m + 1) * np + n0) : a1;
     FloatVector b1 = FloatVector.zero(FS);
     int x0 = m * kp;
     for (int g = 0; g < groups; g++) {
@@ -743,17 +706,21 @@ final class SimdW4A16Layer implements PreparedLinear {
               roundBf16Bits(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
           a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
           a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-          b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
-          b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+          if (two) {
+            b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
+            b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+          }
         }
       }
     }
     a0.add(a1).intoArray(acc, m * np + n0);
-    b0.add(b1).intoArray(acc, (m + 1) * np + n0);
+    if (two) {
+      b0.add(b1).intoArray(acc, (m + 1) * np + n0);
+    }
   }
 
-  /** {@link #twoRowsRoundedBf16} for fp16 activations. */
-  private void twoRowsRoundedF16(float[] xp, float[] acc, int m, int n0) {
+  /** {@link #rowsRoundedBf16} for fp16 activations, rounding through {@link #roundF16}. */
+  private void rowsRoundedF16(float[] xp, float[] acc, int m, int n0, boolean two) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
     int groups = panels.groups;
@@ -761,7 +728,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     int panelBase = (n0 / P) * (kp / 8) * P;
     FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
     FloatVector a1 = FloatVector.zero(FS);
-    FloatVector b0 = FloatVector.fromArray(FS, acc, (m + 1) * np + n0);
+    FloatVector b0 = two ? FloatVector.fromArray(FS, acc, (m + 1) * np + n0) : a1;
     FloatVector b1 = FloatVector.zero(FS);
     int x0 = m * kp;
     for (int g = 0; g < groups; g++) {
@@ -780,43 +747,17 @@ final class SimdW4A16Layer implements PreparedLinear {
               roundF16(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
           a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
           a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-          b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
-          b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+          if (two) {
+            b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
+            b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
+          }
         }
       }
     }
     a0.add(a1).intoArray(acc, m * np + n0);
-    b0.add(b1).intoArray(acc, (m + 1) * np + n0);
-  }
-
-  /** {@link #oneRowRoundedBf16} for fp16 activations, rounding through {@link #roundF16}. */
-  private void oneRowRoundedF16(float[] xp, float[] acc, int m, int n0) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int groups = panels.groups;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.zero(FS);
-    int x0 = m * kp;
-    for (int g = 0; g < groups; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
-      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j += 2) {
-          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
-          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
-          FloatVector v0 = ((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
-          FloatVector v1 = ((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
-          a0 = roundF16(v0).fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
-          a1 = roundF16(v1).fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-        }
-      }
+    if (two) {
+      b0.add(b1).intoArray(acc, (m + 1) * np + n0);
     }
-    a0.add(a1).intoArray(acc, m * np + n0);
   }
 
   /**
