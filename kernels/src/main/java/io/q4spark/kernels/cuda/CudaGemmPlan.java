@@ -22,6 +22,8 @@ package io.q4spark.kernels.cuda;
  * @param splits blocks along K (1: no reduction)
  * @param kTilesPerSplit pipeline stages of K each split covers
  * @param kTile K per pipeline stage
+ * @param outputTiles output tiles, one split-K counter each (for the ring kernels: 64-column
+ *     strips)
  */
 public record CudaGemmPlan(
     String tile,
@@ -33,7 +35,8 @@ public record CudaGemmPlan(
     int gridY,
     int splits,
     int kTilesPerSplit,
-    int kTile) {
+    int kTile,
+    int outputTiles) {
 
   /**
    * cp.async pipeline depth of the W4A16 large tile and of W4A8 (the W4A16 medium tile and the
@@ -244,16 +247,135 @@ public record CudaGemmPlan(
     int perSplit = (units + splits - 1) / splits * unit;
     splits = (kTiles + perSplit - 1) / perSplit;
     return new CudaGemmPlan(
-        tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit, kTile);
+        tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit, kTile, blocks);
   }
 
-  /** Ints of split-K tile counters a call needs: one per output tile. */
+  /**
+   * Plan of a W4A16 call of at most {@link #SMALL_MAX_ROWS} rows on the ring kernels ({@code ring8}
+   * / {@code ring16} in {@code w4a16_gemm.cu}, sm_90 and newer): one block per SM (as many as fit,
+   * never more than there are chunks), each taking an equal contiguous range of the strip-major
+   * 64-k chunks. {@code splits} is the most blocks any strip is shared by: the stride of the
+   * partial sums, and 1 when every strip lies inside one block's range.
+   */
+  public static CudaGemmPlan w4a16Ring(
+      int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
+    if (rows > SMALL_MAX_ROWS) {
+      throw new IllegalArgumentException(
+          "the ring kernels take at most " + SMALL_MAX_ROWS + " rows, the call has " + rows);
+    }
+    int tiles = rows <= SMALL_TILE_ROWS ? 1 : 2;
+    String tile = "ring" + SMALL_TILE_ROWS * tiles;
+    int threads = 32 * (RING_CONSUMER_WARPS * RING_GROUPS + 1);
+    int shared = ringSharedBytes(tiles, zeroPoints);
+    int strips = nPadded / STRIP;
+    int chunksPerStrip = kPadded / SMALL_CHUNK;
+    long total = (long) strips * chunksPerStrip;
+    int blocks =
+        (int)
+            Math.min(total, (long) sms * Math.max(1, occupancy.blocksPerSm(tile, threads, shared)));
+    int shares = 1;
+    for (int s = 0; s < strips; s++) {
+      int first = ringBlockOf((long) s * chunksPerStrip, total, blocks);
+      int last = ringBlockOf((long) (s + 1) * chunksPerStrip - 1, total, blocks);
+      shares = Math.max(shares, last - first + 1);
+    }
+    return new CudaGemmPlan(
+        tile,
+        threads,
+        SMALL_TILE_ROWS * tiles,
+        STRIP,
+        shared,
+        blocks,
+        1,
+        shares,
+        chunksPerStrip,
+        SMALL_CHUNK,
+        strips);
+  }
+
+  /**
+   * Rows from which the ring kernels take calls by default ({@link #ringPays}). Measured on the
+   * H200 (µs, ring / per-warp kernel, one run): 4096x14336 17.7 / 15.5 at 1 row, 17.8 / 17.2 at 4,
+   * 17.9 / 18.5 at 8, 21.1 / 22.2 at 12, 21.3 / 24.3 at 16; 14336x4096 17.0 / 15.7, 17.1 / 17.2,
+   * 17.3 / 19.4, 20.2 / 22.2, 20.2 / 24.0; 4096x4096 11.1 / 9.1 at 1 row ... 13.3 / 12.9 at 16.
+   */
+  static final int RING_MIN_ROWS = 8;
+
+  /**
+   * Chunks of 64 k x 64 columns each SM's block must get for the ring kernels to pay: their fixed
+   * costs (a deep pipeline to fill, the partial sums of the strips a range shares) lose on
+   * 4096x4096 (31 chunks per SM on an H200) and win on the 4096x14336 layers (108).
+   */
+  static final int RING_MIN_CHUNKS_PER_SM = 64;
+
+  /**
+   * Whether the ring kernels beat the per-warp kernel for a call of {@code rows} rows on a layer of
+   * {@code nPadded x kPadded} (measured crossovers: {@link #RING_MIN_ROWS}, {@link
+   * #RING_MIN_CHUNKS_PER_SM}).
+   */
+  public static boolean ringPays(int rows, int nPadded, int kPadded, int sms) {
+    long chunks = (long) (nPadded / STRIP) * (kPadded / SMALL_CHUNK);
+    return rows >= RING_MIN_ROWS
+        && rows <= SMALL_MAX_ROWS
+        && chunks >= (long) RING_MIN_CHUNKS_PER_SM * sms;
+  }
+
+  /** Chunks per ring stage ({@code CWARPS}): one for each consumer warp of a group. */
+  static final int RING_CONSUMER_WARPS = 8;
+
+  /**
+   * Groups of consumer warps in a ring block ({@code GROUPS}), taking alternate stages: with one
+   * group, the eight consumer warps of an SM (two per scheduler) waited about 6 cycles per
+   * instruction on their own dependencies and the kernel ran at 32% of the copy rate (4096x14336, M
+   * = 1, H200); two groups give each scheduler four warps to interleave.
+   */
+  static final int RING_GROUPS = 2;
+
+  /** Shared-memory stages of {@code ring8} and {@code ring16} ({@code STAGES}). */
+  static int ringStages(int tiles) {
+    return tiles == 1 ? 6 : 4;
+  }
+
+  /**
+   * Dynamic shared memory of a ring block, as {@code Ring::SMEM_BYTES}: the stages (weights of one
+   * chunk per consumer warp of a group, {@code 8 * tiles} activation rows of each chunk, scale rows
+   * and, with zero points, zero rows of up to {@code STAGE_K / 32} groups), the consumers'
+   * reduction area, a zero row and two barriers per stage.
+   */
+  static int ringSharedBytes(int tiles, boolean zeroPoints) {
+    int stageK = RING_CONSUMER_WARPS * SMALL_CHUNK;
+    int stage =
+        RING_CONSUMER_WARPS * 2048
+            + RING_CONSUMER_WARPS * 8 * tiles * 128
+            + (stageK / 32) * 128 * (zeroPoints ? 2 : 1);
+    int reduce = RING_CONSUMER_WARPS * RING_GROUPS * 16 * tiles * 32 * 4;
+    int stages = ringStages(tiles);
+    return stages * stage + reduce + 128 + 2 * stages * 8;
+  }
+
+  /** The block whose range holds chunk {@code u} ({@code block_of} in {@code w4a16_gemm.cu}). */
+  static int ringBlockOf(long u, long total, int blocks) {
+    return (int) (((u + 1) * blocks + total - 1) / total - 1);
+  }
+
+  /** Whether this plan runs a ring kernel (one launch dimension; its own partial-sum layout). */
+  public boolean ring() {
+    return tile.startsWith("ring");
+  }
+
+  /** Ints of split-K counters a call needs: one per output tile (per strip for the ring). */
   public int counters() {
-    return gridX * gridY;
+    return outputTiles;
   }
 
-  /** Bytes of fp32 partial sums a split call needs ({@code splits * rows * N * 4}), else 0. */
+  /**
+   * Bytes of fp32 partial sums a split call needs ({@code splits * rows * N * 4}; the ring kernels
+   * keep {@code splits} shares of each padded 64-column strip), else 0.
+   */
   public long partialBytes(int rows, int n) {
-    return splits > 1 ? 4L * splits * rows * n : 0;
+    if (splits <= 1) {
+      return 0;
+    }
+    return ring() ? 4L * splits * rows * outputTiles * STRIP : 4L * splits * rows * n;
   }
 }

@@ -177,6 +177,14 @@ abstract class CudaPreparedLinear implements PreparedLinear {
   abstract int gemmInputBytes();
 
   /**
+   * Activation elements {@link #gemm} reads for {@code rows} rows: {@code rows * K}, unless the
+   * kernel reads a padded layout of its own.
+   */
+  long gemmInputElements(int rows) {
+    return (long) rows * config.k();
+  }
+
+  /**
    * Rows per chunk when a call is split so that copies overlap compute: while the GPU runs one
    * chunk on one stream, the host stages the next chunk and queues its copy on the other.
    */

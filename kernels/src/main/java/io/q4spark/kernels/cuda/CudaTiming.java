@@ -115,7 +115,8 @@ public final class CudaTiming implements AutoCloseable {
     public Samples time(int rows, int callsPerRep, int reps) {
       int copies = layers.size();
       int inBytes = layers.get(0).gemmInputBytes();
-      try (DeviceBuffer in = randomActivations((long) rows * config.k(), inBytes == 2, config);
+      long elements = layers.get(0).gemmInputElements(rows);
+      try (DeviceBuffer in = randomActivations(elements, inBytes == 2, config);
           DeviceBuffer out = device.allocate(2L * rows * config.n())) {
         return CudaTiming.this.time(
             i -> layers.get(i % copies).gemm(in.address(), rows, 0, out.address()),

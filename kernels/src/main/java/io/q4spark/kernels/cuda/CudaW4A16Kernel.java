@@ -20,7 +20,10 @@ import java.util.List;
  * reference's single rounding, m16n8k16 fp16/bf16 mma with fp32 accumulation, split-K when a call
  * has too few output tiles to fill the SMs. Up to 16 rows a separate kernel reads the same packed
  * weights as the mma's A operand (16 output columns per mma, the rows on the n8 side), each warp
- * streaming its own chunks through shared memory; larger calls take the tiled kernels. From {@link
+ * streaming its own chunks through shared memory; on sm_90 and newer, calls of 8 to 16 rows on
+ * large layers take the ring kernels instead (one block per SM, a producer warp filling a ring of
+ * shared-memory stages with bulk copies, an equal share of the weights per SM: {@link
+ * CudaGemmPlan#ringPays}); larger calls take the tiled kernels. From {@link
  * CudaDequantGemm#MIN_ROWS} rows on (fewer for small layers), a call instead dequantizes the
  * weights once into 16-bit scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where that
  * dense GEMM is faster. The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except
@@ -43,6 +46,33 @@ public final class CudaW4A16Kernel implements LinearKernel {
           8,
           true,
           true);
+
+  /**
+   * JVM property choosing the kernel of calls of up to 16 rows on sm_90 and newer: {@code auto}
+   * (the default: {@link CudaGemmPlan#ringPays}), {@code ring} (the bulk-copy ring kernels whenever
+   * the device has them) or {@code warps} (the per-warp cp.async kernel that older GPUs run), for
+   * comparisons.
+   */
+  static final String SMALL_KERNEL_PROPERTY = "q4spark.cuda.smallKernel";
+
+  /**
+   * Whether a call of {@code rows} (at most 16) rows on a layer of {@code nPadded x kPadded} takes
+   * a ring kernel on {@code device}, as {@link #SMALL_KERNEL_PROPERTY} says.
+   */
+  static boolean ringKernels(CudaDevice device, int rows, int nPadded, int kPadded) {
+    String choice = System.getProperty(SMALL_KERNEL_PROPERTY, "auto");
+    if (device.computeCapability() < 90) {
+      return false;
+    }
+    return switch (choice) {
+      case "auto" -> CudaGemmPlan.ringPays(rows, nPadded, kPadded, device.smCount());
+      case "ring" -> true;
+      case "warps" -> false;
+      default ->
+          throw new IllegalArgumentException(
+              SMALL_KERNEL_PROPERTY + " should be auto, ring or warps, but was " + choice);
+    };
+  }
 
   /** K per mma step: a group must hold whole steps. */
   private static final int MMA_K = 16;
@@ -73,10 +103,25 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final DeviceBuffer weights;
     private final DeviceBuffer scales;
     private final DeviceBuffer zeros;
+
+    /**
+     * Strip-major copies of the scales and zero points for the ring kernels (sm_90 and newer; null
+     * elsewhere): 1/32 of the int4 weights' bytes at G = 128 (fp16 scales).
+     */
+    private final DeviceBuffer scalesByStrip;
+
+    private final DeviceBuffer zerosByStrip;
     private final DeviceBuffer permutation;
     private final CudaModule module;
     private final boolean bf16;
     private final int groupShift;
+
+    /**
+     * Tests set this to run the ring kernels (at every row count up to 16, on any layer) on this
+     * many blocks, so that a small layer has blocks covering whole strips, several strips and
+     * stages of fewer chunks; 0: the default choice, one block per SM.
+     */
+    static volatile int ringBlocksOverride;
 
     /** Whether calls may take the many-rows path (tests turn it off to reach the mma tiles). */
     private boolean dequantGemmAllowed = true;
@@ -96,6 +141,10 @@ public final class CudaW4A16Kernel implements LinearKernel {
         this.weights = upload(layout.words());
         this.scales = upload(layout.scales());
         this.zeros = upload(layout.zeros());
+        boolean ring = device.computeCapability() >= 90;
+        this.scalesByStrip = ring ? upload(layout.byStrip(layout.scales())) : null;
+        this.zerosByStrip =
+            ring && layout.zeros() != null ? upload(layout.byStrip(layout.zeros())) : null;
         this.permutation = upload(layout.permutation());
       } catch (RuntimeException e) {
         close();
@@ -134,6 +183,16 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
     /** The launch plan for {@code rows} rows on this device. */
     CudaGemmPlan plan(int rows) {
+      if (ringPlan(rows)) {
+        int blocks = ringBlocksOverride;
+        return CudaGemmPlan.w4a16Ring(
+            rows,
+            layout.nPadded(),
+            layout.kPadded(),
+            zeros != null,
+            blocks > 0 ? blocks : device.smCount(),
+            (tile, threads, shared) -> blocksPerSm(module, kernelName(tile), threads, shared));
+      }
       return CudaGemmPlan.w4a16(
           rows,
           layout.nPadded(),
@@ -157,14 +216,30 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int n = config.n();
       long count = (long) rows * k;
       x = gatherActOrder(module, permutation, x, rows);
-      DeviceBuffer act = scratch("a16", 2 * count);
+      DeviceBuffer act = scratch("a16", 2L * gemmInputElements(rows));
       DeviceBuffer out = scratch("c16", 2L * rows * n);
       try (Arena a = launchArena()) {
-        elementwise(
-            module,
-            "q4_f32_to_half",
-            count,
-            KernelArgs.of(a).ptr(x).ptr(act).i64(count).i32(bf16 ? 1 : 0));
+        if (ringInput(rows)) {
+          // The ring kernels read the rows chunk-major (one copy per stage).
+          long pieces = (long) rows * layout.kPadded() / 8;
+          elementwise(
+              module,
+              "q4_f32_to_half_chunks",
+              pieces,
+              KernelArgs.of(a)
+                  .ptr(x)
+                  .ptr(act)
+                  .i32(rows)
+                  .i32(k)
+                  .i32(layout.kPadded())
+                  .i32(bf16 ? 1 : 0));
+        } else {
+          elementwise(
+              module,
+              "q4_f32_to_half",
+              count,
+              KernelArgs.of(a).ptr(x).ptr(act).i64(count).i32(bf16 ? 1 : 0));
+        }
       }
       gemm(act.address(), rows, bias, out.address());
       long outCount = (long) rows * n;
@@ -214,28 +289,57 @@ public final class CudaW4A16Kernel implements LinearKernel {
       DeviceBuffer counters = plan.splits() > 1 ? counters(plan.counters()) : null;
       CudaFunction gemm = function(module, kernelName(plan.tile()), plan.sharedBytes());
       try (Arena a = launchArena()) {
+        KernelArgs args = KernelArgs.of(a).ptr(input).ptr(weights);
+        if (plan.ring()) {
+          args.ptr(scalesByStrip).ptr(zerosByStrip == null ? 0 : zerosByStrip.address());
+        } else {
+          args.ptr(scales).ptr(zeros == null ? 0 : zeros.address());
+        }
+        args.ptr(bias)
+            .ptr(out16)
+            .ptr(partial == null ? 0 : partial.address())
+            .ptr(counters == null ? 0 : counters.address())
+            .i32(rows)
+            .i32(n)
+            .i32(layout.nPadded());
+        if (plan.ring()) {
+          args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows()).i32(plan.splits());
+        } else {
+          args.i32(k)
+              .i32(layout.kPadded())
+              .i32(plan.tile().startsWith("small") ? groupShift : layout.groupSize())
+              .i32(plan.kTilesPerSplit());
+        }
         gemm.launch(
-            new Dim3(plan.gridX(), plan.gridY(), plan.splits()),
+            new Dim3(plan.gridX(), plan.gridY(), plan.ring() ? 1 : plan.splits()),
             Dim3.of(plan.threads()),
             plan.sharedBytes(),
             stream(),
-            KernelArgs.of(a)
-                .ptr(input)
-                .ptr(weights)
-                .ptr(scales)
-                .ptr(zeros == null ? 0 : zeros.address())
-                .ptr(bias)
-                .ptr(out16)
-                .ptr(partial == null ? 0 : partial.address())
-                .ptr(counters == null ? 0 : counters.address())
-                .i32(rows)
-                .i32(n)
-                .i32(layout.nPadded())
-                .i32(k)
-                .i32(layout.kPadded())
-                .i32(plan.tile().startsWith("small") ? groupShift : layout.groupSize())
-                .i32(plan.kTilesPerSplit()));
+            args);
       }
+    }
+
+    /**
+     * Whether calls of {@code rows} rows take a ring kernel, which reads its rows chunk-major
+     * ({@code q4_f32_to_half_chunks}).
+     */
+    private boolean ringInput(int rows) {
+      return ringPlan(rows)
+          && !(dequantGemmAllowed && CudaDequantGemm.takes(rows, config.k(), config.n()));
+    }
+
+    /** Whether {@link #plan} gives calls of {@code rows} rows a ring kernel. */
+    private boolean ringPlan(int rows) {
+      if (rows > CudaGemmPlan.SMALL_MAX_ROWS || scalesByStrip == null) {
+        return false;
+      }
+      return ringBlocksOverride > 0
+          || ringKernels(device, rows, layout.nPadded(), layout.kPadded());
+    }
+
+    @Override
+    long gemmInputElements(int rows) {
+      return ringInput(rows) ? (long) rows * layout.kPadded() : (long) rows * config.k();
     }
 
     @Override

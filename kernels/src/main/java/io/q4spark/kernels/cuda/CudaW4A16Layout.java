@@ -118,6 +118,22 @@ public record CudaW4A16Layout(
     return new CudaW4A16Layout(k, n, kp, np, g, rows, words, scales, zeros, perm);
   }
 
+  /**
+   * {@code rows} ({@link #scales} or {@link #zeros}) strip-major, for the ring kernels: the scale
+   * rows of strip {@code s} contiguous, {@code out[(s * scaleRows + g) * 64 + c] = rows[g * Np + 64
+   * s + c]}, so the groups a stage of one strip touches are one copy.
+   */
+  public short[] byStrip(short[] rows) {
+    short[] out = new short[rows.length];
+    for (int strip = 0; strip < nPadded / STRIP; strip++) {
+      for (int g = 0; g < scaleRows; g++) {
+        System.arraycopy(
+            rows, g * nPadded + strip * STRIP, out, (strip * scaleRows + g) * STRIP, STRIP);
+      }
+    }
+    return out;
+  }
+
   /** The code of padded position (k, n), k in the permuted order: the inverse, for tests. */
   public int code(int kRow, int col) {
     int strip = col / STRIP;

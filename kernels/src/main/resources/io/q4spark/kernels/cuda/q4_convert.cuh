@@ -13,6 +13,37 @@ extern "C" __global__ void q4_f32_to_half(const float* in, u16* out, unsigned lo
   }
 }
 
+// The ring kernels' activation layout: in (M rows of K fp32 values) as 16-bit values chunk-major,
+// 64 k per chunk: 16-byte piece p (k = 64 c + 8 p .. + 7) of row m of chunk c at piece index
+// (c * M + m) * 8 + (p ^ (m % 8)), zero past K (up to Kp, a multiple of 64). A stage of
+// consecutive chunks is then one contiguous range, and the XOR keeps ldmatrix's eight rows in
+// eight bank groups.
+extern "C" __global__ void q4_f32_to_half_chunks(const float* in, uint4* out, int M, int K, int Kp,
+                                                 int bf16) {
+  const unsigned long long pieces = (unsigned long long)M * (Kp / 8);
+  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+       i < pieces; i += (unsigned long long)gridDim.x * blockDim.x) {
+    const int q = (int)(i & 7);
+    const unsigned long long cm = i >> 3;
+    const int m = (int)(cm % M);
+    const int c = (int)(cm / M);
+    const int k0 = c * 64 + ((q ^ (m & 7)) << 3);
+    u32 h[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      u32 pair = 0;
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        const int k = k0 + 2 * j + t;
+        const float v = k < K ? in[(size_t)m * K + k] : 0.f;
+        pair |= (u32)(bf16 ? f32_to_bf16(v) : f32_to_f16(v)) << (16 * t);
+      }
+      h[j] = pair;
+    }
+    out[i] = make_uint4(h[0], h[1], h[2], h[3]);
+  }
+}
+
 // out[i] = in[i] (fp16, or bf16 when inBf16 != 0) as fp32, rounded once more to bf16 when
 // roundBf16 != 0 (W4A8's fp16 result cast to a bf16 model's dtype).
 extern "C" __global__ void q4_half_to_f32(const u16* in, float* out, unsigned long long n,

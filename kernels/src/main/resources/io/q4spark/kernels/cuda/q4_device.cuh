@@ -239,3 +239,73 @@ __device__ __forceinline__ bool split_k_last_block(int* counter, int splits) {
   if (last) __threadfence();
   return last;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bulk copies completing on shared-memory barriers (sm_90: cp.async.bulk and mbarrier
+// transaction counts). A producer announces the bytes a stage will receive on the stage's "full"
+// barrier, issues the copies (the copy engine counts their bytes down on that barrier), and the
+// consumers wait on its phase; consumers arrive on the stage's "empty" barrier when they are done
+// reading, and the producer waits on that before it refills the stage. Callers compile these only
+// for sm_90 and newer (the kernels that use them check __CUDA_ARCH__).
+
+__device__ __forceinline__ void mbar_init(u32 bar, u32 arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(arrivals) : "memory");
+}
+
+// Makes the barriers' initialization visible to the copy engine (the async proxy).
+__device__ __forceinline__ void fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+// One arrival that also announces `bytes` more to come from bulk copies in this phase.
+__device__ __forceinline__ void mbar_arrive_expect(u32 bar, u32 bytes) {
+  asm volatile(
+      "{\n .reg .b64 state;\n mbarrier.arrive.expect_tx.shared::cta.b64 state, [%0], %1;\n}" ::"r"(bar),
+      "r"(bytes)
+      : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+  asm volatile("{\n .reg .b64 state;\n mbarrier.arrive.shared::cta.b64 state, [%0];\n}" ::"r"(bar)
+               : "memory");
+}
+
+// Waits until the phase with parity `parity` of the barrier has completed.
+__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
+  asm volatile(
+      "{\n .reg .pred done;\n WAIT:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @!done bra WAIT;\n}" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+
+// Copies `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory
+// and counts them down on barrier `bar`, with an L2 cache policy.
+__device__ __forceinline__ void bulk_copy(u32 dst, const void* src, u32 bytes, u32 bar, u64 policy) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], "
+      "%2, [%3], %4;" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar), "l"(policy)
+      : "memory");
+}
+
+// An L2 policy that keeps lines (activations and scales, which many blocks reread).
+__device__ __forceinline__ u64 l2_evict_last() {
+  u64 policy;
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+
+// *p += v at GPU scope with acquire-release semantics; returns the old value.
+__device__ __forceinline__ int atom_add_acq_rel_gpu(int* p, int v) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
+
+// A barrier among the first `threads` threads of the block (named barrier `id`, 1..15; 0 is
+// __syncthreads), for warp-specialized kernels whose producer warp does not take part.
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}

@@ -405,6 +405,55 @@ __device__ __forceinline__ void dequant(u32 q, u32 sg, u32 sg8, u32 zg, u32 zg8,
   }
 }
 
+// One 64-k chunk of a warp's strip, its operands already in registers: wv, the four k16 steps'
+// weight words; sv / zv, the scale (zero) pairs of the lane's rows g and g + 8 in the two 32-k
+// halves; b, the B fragments (activations) of both halves. Dequantizes and runs the mma's.
+template <int MT, bool BF16, bool ZP>
+__device__ __forceinline__ void chunk_mma(float (&acc)[4][MT][4], const uint4 (&wv)[CHUNK_STEPS],
+                                          const uint4 (&sv)[2], const uint4 (&zv)[2],
+                                          const u32 (&b)[2][MT][4]) {
+  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
+  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const u32 sp[4] = {sv[h].x, sv[h].y, sv[h].z, sv[h].w};
+    u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      sg[p] = splat_half<0>(sp[p]);
+      sg8[p] = splat_half<1>(sp[p]);
+      zg[p] = zg8[p] = symZero;
+      zgHi[p] = zg8Hi[p] = symZeroHi;
+    }
+    if (ZP) {
+      const u32 zp[4] = {zv[h].x, zv[h].y, zv[h].z, zv[h].w};
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        zg[p] = splat_half<0>(zp[p]);
+        zg8[p] = splat_half<1>(zp[p]);
+        if (!BF16) {
+          // -(64 + zero) = 960 - (1024 + zero), exact.
+          zgHi[p] = sub2<false>(0x63806380u, zg[p]);
+          zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
+        }
+      }
+    }
+#pragma unroll
+    for (int jj = 0; jj < 2; ++jj) {
+      const uint4 w4 = wv[2 * h + jj];
+      const u32 words[4] = {w4.x, w4.y, w4.z, w4.w};
+#pragma unroll
+      for (int p = 0; p < 4; ++p) {
+        u32 a[4];
+        dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          mma_m16n8k16<BF16>(acc[p][mt], a, b[h][mt][2 * jj], b[h][mt][2 * jj + 1]);
+      }
+    }
+  }
+}
+
 template <int WARPS, int MT, int STAGES, bool BF16, bool ZP>
 __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __restrict__ B,
                                      const uint4* __restrict__ S, const uint4* __restrict__ Z,
@@ -482,9 +531,6 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
 
-  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
-  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
-
   // One chunk from its slot. Every shared-memory read is issued first (the reads are ordered
   // with the mma's, so they would otherwise wait for each other): the four steps' weights, the
   // scale (and zero) pairs of the lane's rows g and g + 8 in the two 32-k halves, the B fragments;
@@ -504,44 +550,7 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
       for (int mt = 0; mt < MT; ++mt)
         ldmatrix_x4(b[h][mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
     }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const u32 sp[4] = {sv[h].x, sv[h].y, sv[h].z, sv[h].w};
-      u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
-#pragma unroll
-      for (int p = 0; p < 4; ++p) {
-        sg[p] = splat_half<0>(sp[p]);
-        sg8[p] = splat_half<1>(sp[p]);
-        zg[p] = zg8[p] = symZero;
-        zgHi[p] = zg8Hi[p] = symZeroHi;
-      }
-      if (ZP) {
-        const u32 zp[4] = {zv[h].x, zv[h].y, zv[h].z, zv[h].w};
-#pragma unroll
-        for (int p = 0; p < 4; ++p) {
-          zg[p] = splat_half<0>(zp[p]);
-          zg8[p] = splat_half<1>(zp[p]);
-          if (!BF16) {
-            // -(64 + zero) = 960 - (1024 + zero), exact.
-            zgHi[p] = sub2<false>(0x63806380u, zg[p]);
-            zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
-          }
-        }
-      }
-#pragma unroll
-      for (int jj = 0; jj < 2; ++jj) {
-        const uint4 w4 = wv[2 * h + jj];
-        const u32 words[4] = {w4.x, w4.y, w4.z, w4.w};
-#pragma unroll
-        for (int p = 0; p < 4; ++p) {
-          u32 a[4];
-          dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt)
-            mma_m16n8k16<BF16>(acc[p][mt], a, b[h][mt][2 * jj], b[h][mt][2 * jj + 1]);
-        }
-      }
-    }
+    chunk_mma<MT, BF16, ZP>(acc, wv, sv, zv, b);
   };
 
   // Chunk i lives in slot i % STAGES; chunks i + 1 .. i + STAGES - 1 are in flight while it
@@ -612,6 +621,297 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
 
 }  // namespace w4a16s
 
+// ---------------------------------------------------------------------------------------------
+// Small M on Hopper (sm_90 and newer): the same chunk math, fed by bulk copies into a ring of
+// shared-memory stages, in one long-lived block per SM.
+//
+// Why: the per-warp cp.async kernel above keeps 64 KiB of weights per SM in flight only by
+// running 16 warps per SM, each of which streams just 7-8 chunks of a strip before its block ends
+// (4096x14336 at M = 1: 224 blocks of 64 chunks over 264 slots), so much of a warp's life is
+// pipeline fill, drain and the final sum, and 40 of the 132 SMs get half the work. Here:
+//  - Work is the chunk sequence strip-major (chunk u = strip * (Kp / 64) + c), cut into gridDim.x
+//    equal contiguous ranges ("stream-K"), one per block: every SM gets the same bytes whatever
+//    the shape, and a block's weights are one contiguous range of memory.
+//  - One producer warp issues three or four bulk copies per stage: the weights of up to CWARPS
+//    consecutive chunks of one strip, the scale rows (and zero rows) of the groups they touch from
+//    a strip-major copy of the scales, and the activations, which the conversion kernel
+//    (q4_f32_to_half_chunks) wrote chunk-major for exactly this: a stage's rows are one range.
+//    Few copies matter: with one copy per activation row and per scale row (up to 22 per stage at
+//    16 rows) the stream ran at 38% of the copy rate without any math, weights alone at 73%.
+//  - GROUPS x CWARPS consumer warps: group j takes the stages i with i % GROUPS == j, its warp w
+//    chunk w of the stage (chunk_mma, as the kernel above), and releases the stage on its "empty"
+//    barrier.
+//  - Where a block's range leaves a strip, the consumers add their sums through shared memory; a
+//    strip covered by one block is written out directly; a strip shared by several blocks gets one
+//    fp32 partial sum per block and an arrival count; the last block to arrive adds the sums in
+//    block order (deterministic) and writes the output. Only a range's first and last segments can
+//    be shared, so a block checks its arrivals once, at its end.
+//
+// Stage layout: | weights: CWARPS chunks x 2 KiB | activations: chunk-major, n chunks x M rows x
+// 128 bytes, each row's eight 16-byte pieces XOR-swizzled by row % 8 (conflict-free ldmatrix); rows
+// past M read one shared zero row | scale rows of the stage's groups, 128 bytes each (the strip's 64
+// scales, lane-group order) | zero rows (ZP) |.
+namespace w4a16r {
+
+using w4a16s::CHUNK_STEPS;
+constexpr int CHUNK_BYTES = 2048;  // a chunk's weights: 64 columns x 64 k
+
+template <int CWARPS, int GROUPS, int MT, int STAGES, bool ZP>
+struct Ring {
+  static constexpr int STAGE_K = CWARPS * 64;
+  static constexpr int W_BYTES = CWARPS * CHUNK_BYTES;
+  static constexpr int X_BYTES = CWARPS * 8 * MT * 128;
+  static constexpr int S_ROWS = STAGE_K / 32;  // groups a stage can touch (G >= 32)
+  static constexpr int S_BYTES = S_ROWS * 128;
+  static constexpr int STAGE_BYTES = W_BYTES + X_BYTES + S_BYTES * (ZP ? 2 : 1);
+  static constexpr int ACC = 16 * MT;                // fp32 accumulators per lane
+  static constexpr int CONSUMERS = CWARPS * GROUPS;  // consumer warps
+  static constexpr int REDUCE_BYTES = CONSUMERS * ACC * 32 * 4;
+  static constexpr int ZERO_ROW = STAGES * STAGE_BYTES + REDUCE_BYTES;  // 128 zero bytes
+  static constexpr int SMEM_BYTES = ZERO_ROW + 128 + 2 * STAGES * 8;
+  static constexpr int THREADS = 32 * (CONSUMERS + 1);
+};
+
+// The block whose range holds chunk u, when `total` chunks are cut into `blocks` ranges
+// [b * total / blocks, (b + 1) * total / blocks).
+__device__ __forceinline__ int block_of(long long u, long long total, int blocks) {
+  return (int)(((u + 1) * blocks + total - 1) / total - 1);
+}
+
+// S, Z: scales and zero points strip-major, [Np / 64][groups][64] (rows as in the [groups][Np]
+// copy the other kernels read). A: the activations chunk-major ([Kp / 64][M][64], swizzled, zero
+// past K). groups: scale rows per strip.
+template <int CWARPS, int GROUPS, int MT, int STAGES, bool BF16, bool ZP>
+__device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* __restrict__ B,
+                                     const uint4* __restrict__ S, const uint4* __restrict__ Z,
+                                     const float* __restrict__ bias, u16* __restrict__ C,
+                                     float* __restrict__ partial, int* __restrict__ counters,
+                                     int M, int N, int Np, int Kp, int groupShift, int groups,
+                                     int maxShares) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  typedef Ring<CWARPS, GROUPS, MT, STAGES, ZP> T;
+  extern __shared__ __align__(128) unsigned char smem[];
+  __shared__ int lastOf[2];  // whether this block arrived last at its first / last segment's strip
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const u32 base = smem_u32(smem);
+  float* red = reinterpret_cast<float*>(smem + STAGES * T::STAGE_BYTES);
+  const u32 bars = base + T::ZERO_ROW + 128;
+  auto full = [&](int slot) { return bars + 8 * slot; };
+  auto empty = [&](int slot) { return bars + 8 * (STAGES + slot); };
+  const int cps = Kp / 64;  // chunks per strip
+  const int total = (Np / 64) * cps;
+  const int u0 = (int)((long long)blockIdx.x * total / gridDim.x);
+  const int u1 = (int)((long long)(blockIdx.x + 1) * total / gridDim.x);
+  const int rows = min(M, 8 * MT);
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full(s), 1);
+      mbar_init(empty(s), CWARPS);
+    }
+    fence_barrier_init();
+  }
+  if (threadIdx.x < 8) st_shared_zero16(base + T::ZERO_ROW + threadIdx.x * 16);
+  __syncthreads();
+
+  if (warp == T::CONSUMERS) {
+    // The producer warp: lane 0 announces each stage's bytes, lanes 0-3 issue its copies.
+    const u64 evictFirst = l2_evict_first();
+    const u64 evictLast = l2_evict_last();
+    // The stage sequence, as the consumers walk it: `strip`, chunk `c` in it, `left` chunks of
+    // the range; a stage stops at a strip's end (one division per block, none per stage).
+    int strip = u0 / cps, c = u0 - strip * cps;
+    for (int i = 0, left = u1 - u0; left > 0; ++i) {
+      const int n = min(CWARPS, min(left, cps - c));
+      const int slot = i % STAGES;
+      if (i >= STAGES) mbar_wait(empty(slot), ((i / STAGES) - 1) & 1);
+      const int g0 = (c * 64) >> groupShift;
+      const int gRows = min(groups, (((c + n) * 64 - 1) >> groupShift) + 1) - g0;
+      const u32 stage = base + slot * T::STAGE_BYTES;
+      if (lane == 0) {
+        mbar_arrive_expect(full(slot),
+                           n * CHUNK_BYTES + n * rows * 128 + gRows * 128 * (ZP ? 2 : 1));
+      }
+      __syncwarp();
+      if (lane == 0) {
+        bulk_copy(stage, B + ((size_t)strip * cps + c) * (CHUNK_BYTES / 16), n * CHUNK_BYTES,
+                  full(slot), evictFirst);
+      } else if (lane == 1) {
+        bulk_copy(stage + T::W_BYTES, A + (size_t)c * rows * 8, n * rows * 128, full(slot),
+                  evictLast);
+      } else if (lane == 2) {
+        bulk_copy(stage + T::W_BYTES + T::X_BYTES, S + ((size_t)strip * groups + g0) * 8,
+                  gRows * 128, full(slot), evictLast);
+      } else if (lane == 3 && ZP) {
+        bulk_copy(stage + T::W_BYTES + T::X_BYTES + T::S_BYTES,
+                  Z + ((size_t)strip * groups + g0) * 8, gRows * 128, full(slot), evictLast);
+      }
+      left -= n;
+      c += n;
+      if (c == cps) {
+        ++strip;
+        c = 0;
+      }
+    }
+    return;
+  }
+
+  // Consumer warps: group `group` takes the stages i with i % GROUPS == group, its warp `chunk`
+  // that stage's chunk `chunk` (two groups give each scheduler four warps to interleave).
+  const int g = lane >> 2;
+  const int group = warp / CWARPS;
+  const int chunk = warp % CWARPS;
+  constexpr int CT = T::CONSUMERS * 32;  // consumer threads
+  float acc[4][MT][4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
+
+  // Rounds the fp32 sum of output (m, n) to the 16-bit type and adds the bias, as the reference.
+  auto store = [&](int m, int n, float sum) {
+    u16 y = f32_to_half<BF16>(sum);
+    if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[n]);
+    C[(size_t)m * N + n] = y;
+  };
+  // The strips of this range's first and last segments that other blocks share (-1: none).
+  int sharedFirst = -1, sharedLast = -1;
+  int arrivedFirst = 0;  // thread 0: the count its first shared segment found
+
+  // The consumers' sums for `strip`, added in warp order: written out when this block covered the
+  // whole strip, else stored as this block's share of the strip's partial sums and counted.
+  auto flush = [&](int strip, bool whole, bool first) {
+#pragma unroll
+    for (int p = 0; p < 4; ++p)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          red[(warp * T::ACC + (p * MT + mt) * 4 + e) * 32 + lane] = acc[p][mt][e];
+          acc[p][mt][e] = 0.f;
+        }
+    named_sync(1, CT);
+    const int share = whole ? 0 : blockIdx.x - block_of((long long)strip * cps, total, gridDim.x);
+    for (int idx = threadIdx.x; idx < T::ACC * 32; idx += CT) {
+      float sum = 0.f;
+#pragma unroll
+      for (int v = 0; v < T::CONSUMERS; ++v) sum += red[v * T::ACC * 32 + idx];
+      // Accumulator e = (p * MT + mt) * 4 + r of lane l.
+      const int e = idx >> 5, l = idx & 31;
+      const int p = e / (MT * 4), mt = (e >> 2) % MT, r = e & 3;
+      const int nn = p * 16 + (l >> 2) + (r >= 2 ? 8 : 0);
+      const int m = 8 * mt + 2 * (l & 3) + (r & 1);
+      if (m >= M) continue;
+      if (!whole) {
+        partial[(((size_t)strip * maxShares + share) * M + m) * 64 + nn] = sum;
+      } else if (strip * 64 + nn < N) {
+        store(m, strip * 64 + nn, sum);
+      }
+    }
+    named_sync(1, CT);  // `red` is free again; this block's share of the strip is written
+    if (whole) return;
+    // One release-acquire count per shared segment (a split-K semaphore): the barrier orders every
+    // consumer's partial sums before thread 0's release. Its result is read only at the block's
+    // end, so the consumers go on meanwhile.
+    if (first) {
+      sharedFirst = strip;
+      if (threadIdx.x == 0) arrivedFirst = atom_add_acq_rel_gpu(counters + strip, 1);
+    } else {
+      sharedLast = strip;
+    }
+  };
+
+  int strip = u0 / cps, c = u0 - strip * cps;
+  bool firstSegment = true;
+  const bool startsWhole = c == 0;
+  for (int i = 0, left = u1 - u0; left > 0; ++i) {
+    const int n = min(CWARPS, min(left, cps - c));
+    if (GROUPS == 1 || i % GROUPS == group) {
+      const int slot = i % STAGES;
+      const u32 stage = base + slot * T::STAGE_BYTES;
+      mbar_wait(full(slot), (i / STAGES) & 1);
+      if (chunk < n) {
+        const int k = (c + chunk) * 64;
+        const int g0 = (c * 64) >> groupShift;
+        uint4 wv[CHUNK_STEPS], sv[2], zv[2];
+        u32 b[2][MT][4];
+#pragma unroll
+        for (int j = 0; j < CHUNK_STEPS; ++j)
+          wv[j] = ld_shared16(stage + chunk * CHUNK_BYTES + j * 512 + lane * 16);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const u32 srow = stage + T::W_BYTES + T::X_BYTES +
+                           (((k + 32 * h) >> groupShift) - g0) * 128 + g * 16;
+          sv[h] = ld_shared16(srow);
+          if (ZP) zv[h] = ld_shared16(srow + T::S_BYTES);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            const int row = 8 * mt + (lane & 7), piece = 4 * h + (lane >> 3);
+            ldmatrix_x4(b[h][mt], row < rows ? stage + T::W_BYTES + (chunk * rows + row) * 128 +
+                                                   ((piece ^ (row & 7)) << 4)
+                                             : base + T::ZERO_ROW + (piece << 4));
+          }
+        }
+        w4a16s::chunk_mma<MT, BF16, ZP>(acc, wv, sv, zv, b);
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty(slot));
+    }
+    left -= n;
+    c += n;
+    if (c == cps || left == 0) {
+      // The segment ends: whole when it began at the strip's start and reached its end.
+      const bool whole = c == cps && (!firstSegment || startsWhole);
+      flush(strip, whole, !whole && firstSegment);
+      firstSegment = false;
+      if (c == cps) {
+        ++strip;
+        c = 0;
+      }
+    }
+  }
+
+  // The shared segments: this block adds a strip's partial sums if it arrived there last.
+  if (sharedLast >= 0) {
+    if (threadIdx.x == 0) {
+      const int strip = sharedLast;
+      const int shares = block_of((long long)(strip + 1) * cps - 1, total, gridDim.x) -
+                         block_of((long long)strip * cps, total, gridDim.x) + 1;
+      const int arrived = atom_add_acq_rel_gpu(counters + strip, 1);
+      lastOf[1] = arrived == shares - 1;
+      if (lastOf[1]) counters[strip] = 0;
+    }
+  }
+  if (sharedFirst >= 0 && threadIdx.x == 0) {
+    const int strip = sharedFirst;
+    const int shares = block_of((long long)(strip + 1) * cps - 1, total, gridDim.x) -
+                       block_of((long long)strip * cps, total, gridDim.x) + 1;
+    lastOf[0] = arrivedFirst == shares - 1;
+    if (lastOf[0]) counters[strip] = 0;
+  }
+  named_sync(1, CT);
+  for (int which = 0; which < 2; ++which) {
+    const int strip = which == 0 ? sharedFirst : sharedLast;
+    if (strip < 0 || !lastOf[which]) continue;
+    const int first = block_of((long long)strip * cps, total, gridDim.x);
+    const int shares = block_of((long long)(strip + 1) * cps - 1, total, gridDim.x) - first + 1;
+    for (int idx = threadIdx.x; idx < M * 64; idx += CT) {
+      const int m = idx >> 6, nn = idx & 63;
+      if (strip * 64 + nn >= N) continue;
+      float sum = 0.f;
+      for (int z = 0; z < shares; ++z)
+        sum += ld_global_cg(partial + (((size_t)strip * maxShares + z) * M + m) * 64 + nn);
+      store(m, strip * 64 + nn, sum);
+    }
+  }
+#endif
+}
+
+}  // namespace w4a16r
+
 // Entry points: q4_w4a16_<tile>_<f16|bf16>_<sym|zp>. Split-K (gridDim.z > 1) needs `partial` (splits x M x N
 // fp32) and `counters` (one int per output tile, zero before the first call).
 #define Q4_W4A16_KERNEL(NAME, WM, WN, WK, MI, BK, ST, BF16, ZP)                                   \
@@ -660,3 +960,29 @@ Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
 // weights per SM in flight; registers are capped where that occupancy needs no more.
 Q4_W4A16_SMALL(small8, 8, 1, 3, 2)
 Q4_W4A16_SMALL(small16, 8, 2, 3, 2)
+
+// Ring entry points (sm_90 and newer; compiled to an empty body below that):
+// q4_w4a16_ring<8|16>_<f16|bf16>_<sym|zp>, one block per SM of 16 consumer warps and a producer
+// warp. A: the activations chunk-major (q4_f32_to_half_chunks); S, Z: strip-major scales and zero
+// points; groups: their rows per strip; maxShares: the most blocks that share one strip (the
+// partial sums' stride).
+#define Q4_W4A16_RING_KERNEL(NAME, CWARPS, GROUPS, MT, STAGES, BF16, ZP)                          \
+  extern "C" __global__ void __launch_bounds__(32 * (CWARPS * GROUPS + 1), 1) NAME(               \
+      const uint4* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,   \
+      float* partial, int* counters, int M, int N, int Np, int Kp, int groupShift, int groups,     \
+      int maxShares) {                                                                             \
+    w4a16r::ring<CWARPS, GROUPS, MT, STAGES, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, \
+                                                       N, Np, Kp, groupShift, groups, maxShares); \
+  }
+
+#define Q4_W4A16_RING(TILE, CWARPS, GROUPS, MT, STAGES)                                      \
+  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_f16_sym, CWARPS, GROUPS, MT, STAGES, false, false) \
+  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_f16_zp, CWARPS, GROUPS, MT, STAGES, false, true)   \
+  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_bf16_sym, CWARPS, GROUPS, MT, STAGES, true, false) \
+  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_bf16_zp, CWARPS, GROUPS, MT, STAGES, true, true)
+
+// ring8: six stages of 26 KiB (28 with zero points; five in flight: 80 KiB of weights); ring16:
+// four of 34 KiB (36; the 16 activation rows take room from the ring: 48 KiB of weights in
+// flight). With the consumers' reduction area, both stay under the 227 KiB a block may have.
+Q4_W4A16_RING(ring8, 8, 2, 1, 6)
+Q4_W4A16_RING(ring16, 8, 2, 2, 4)

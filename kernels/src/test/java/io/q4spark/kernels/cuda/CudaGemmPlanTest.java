@@ -54,6 +54,63 @@ class CudaGemmPlanTest {
     }
   }
 
+  /**
+   * The ring plan gives every block an equal range of the strip-major chunks (never more blocks
+   * than chunks) and its {@code splits} is the most blocks any strip meets, checked against a walk
+   * over every block's range.
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "1, 14336, 4096, 132",
+    "16, 4096, 14336, 132",
+    "8, 4096, 4096, 132",
+    "1, 256, 512, 132",
+    "5, 192, 256, 3",
+    "9, 256, 512, 1",
+    "16, 64, 64, 132"
+  })
+  void ringPlansShareTheChunksEquallyAndCountTheSharesOfAStrip(
+      int rows, int nPadded, int kPadded, int sms) {
+    CudaGemmPlan p = CudaGemmPlan.w4a16Ring(rows, nPadded, kPadded, true, sms, H100);
+    int strips = nPadded / 64;
+    int chunks = kPadded / 64;
+    long total = (long) strips * chunks;
+    assertTrue(p.ring());
+    assertEquals(rows <= 8 ? "ring8" : "ring16", p.tile());
+    assertEquals(Math.min(total, sms), p.gridX(), p.toString());
+    assertEquals(1, p.gridY());
+    assertEquals(strips, p.counters());
+    int[] shares = new int[strips];
+    int[] lastBlock = new int[strips];
+    java.util.Arrays.fill(lastBlock, -1);
+    for (int b = 0; b < p.gridX(); b++) {
+      long u0 = b * total / p.gridX();
+      long u1 = (b + 1) * total / p.gridX();
+      assertTrue(u1 > u0, "block " + b + " of " + p + " has no chunk");
+      for (long u = u0; u < u1; u++) {
+        int s = (int) (u / chunks);
+        assertEquals(b, CudaGemmPlan.ringBlockOf(u, total, p.gridX()), "chunk " + u);
+        if (lastBlock[s] != b) {
+          shares[s]++;
+          lastBlock[s] = b;
+        }
+      }
+    }
+    int most = java.util.Arrays.stream(shares).max().orElseThrow();
+    assertEquals(most, p.splits(), p.toString());
+    assertEquals(most > 1 ? 4L * most * rows * nPadded : 0, p.partialBytes(rows, nPadded));
+    assertTrue(p.sharedBytes() <= 227 * 1024, "shared memory " + p.sharedBytes());
+  }
+
+  @Test
+  void ringKernelsTakeCallsOfEightRowsAndMoreOnLargeLayers() {
+    assertTrue(CudaGemmPlan.ringPays(8, 14336, 4096, H100_SMS));
+    assertTrue(CudaGemmPlan.ringPays(16, 4096, 14336, H100_SMS));
+    assertTrue(!CudaGemmPlan.ringPays(7, 14336, 4096, H100_SMS), "few rows");
+    assertTrue(!CudaGemmPlan.ringPays(17, 14336, 4096, H100_SMS), "the tiled kernels' rows");
+    assertTrue(!CudaGemmPlan.ringPays(16, 4096, 4096, H100_SMS), "31 chunks per SM");
+  }
+
   @Test
   void w4a16TilesFollowTheRowCount() {
     assertEquals("small8", CudaGemmPlan.w4a16(8, 4096, 4096, false, H100_SMS, H100).tile());

@@ -89,6 +89,54 @@ class CudaKernelsTest {
     }
   }
 
+  /**
+   * The small-M kernels on layers whose chunks are shared by few blocks (1, 3 and 7), so that
+   * blocks cover whole strips and several strips, and stages hold fewer chunks than the ring's
+   * consumer warps; then the same calls on the per-warp kernel that GPUs before sm_90 run (where
+   * the device is older, every pass runs that kernel).
+   */
+  @Test
+  void smallRowCountsMatchTheReferenceOnEitherSmallKernel() {
+    Random r = new Random(SEED + 2);
+    // K = 208 and 96: the last 64-k chunk reaches past K (96 with G = 32: into a padding group)
+    int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
+    int[] rows = {1, 3, 8, 9, 16};
+    for (DType act : new DType[] {DType.F16, DType.BF16}) {
+      for (int g : new int[] {32, 128, -1}) {
+        for (int[] shape : shapes) {
+          if (g > 0 && shape[0] % g != 0) {
+            continue;
+          }
+          boolean zp = g != 128;
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "cuda-small",
+                  shape[0],
+                  shape[1],
+                  zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+                  act,
+                  g,
+                  zp,
+                  false,
+                  QuantScheme.W4A16);
+          try {
+            System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "ring");
+            for (int blocks : new int[] {1, 3, 7}) {
+              CudaW4A16Kernel.Prepared.ringBlocksOverride = blocks;
+              compareRows(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r, rows);
+            }
+            CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
+            System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "warps");
+            compareRows(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r, rows);
+          } finally {
+            CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
+            System.clearProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY);
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void w4a8MatchesTheReference() {
     Random r = new Random(SEED + 1);

@@ -86,6 +86,19 @@ class CudaLayoutTest {
     if (!zp) {
       assertNull(p.zeros());
     }
+    // the ring kernels' strip-major copy: the same 64-value rows, each strip's groups together
+    short[] byStrip = p.byStrip(p.scales());
+    assertEquals(p.scales().length, byStrip.length);
+    for (int row = 0; row < p.scaleRows(); row++) {
+      for (int nn = 0; nn < p.nPadded(); nn++) {
+        int strip = nn / CudaW4A16Layout.STRIP;
+        int within = CudaW4A16Layout.permutedColumn(nn) % CudaW4A16Layout.STRIP;
+        assertEquals(
+            p.scales()[row * p.nPadded() + CudaW4A16Layout.permutedColumn(nn)],
+            byStrip[(strip * p.scaleRows() + row) * CudaW4A16Layout.STRIP + within],
+            "strip-major scale " + row + "," + nn);
+      }
+    }
   }
 
   @ParameterizedTest
