@@ -36,8 +36,11 @@ import java.util.List;
  * summed, so one multiply and one add serve 32 lanes where an fp32 FMA serves 16 (and the fp32 path
  * also converts every code to float). Measured on the 2-core AVX-512 EPYC, K = N = 4096, 2 threads,
  * {@code bench cpu} median: 0.21 ms at M = 1 and 3.1 ms at M = 16, against 0.37 and 4.4 for the
- * fp32 GEMM over the same int8 codes (this kernel's previous version). Calls of more than {@link
- * #INT_MAX_ROWS} rows still take that fp32 GEMM, which shares the packed weights.
+ * fp32 GEMM over the same int8 codes (this kernel's previous version). C2's own 16-bit multiply-add
+ * idiom ({@code out[i] += a[2i] * b[2i] + a[2i+1] * b[2i+1]} over shorts) vectorizes only with the
+ * sums in memory and reaches 13-18 GMAC/s per core there, against about 52 for this kernel's loop
+ * ({@code docs/benchmarks/cpu-2026-12-02.md}). Calls of more than {@link #INT_MAX_ROWS} rows still
+ * take that fp32 GEMM, which shares the packed weights.
  */
 public final class SimdW4A8Kernel implements LinearKernel {
   private static final KernelCapabilities CAPABILITIES =
