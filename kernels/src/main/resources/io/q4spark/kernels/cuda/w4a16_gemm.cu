@@ -923,18 +923,20 @@ __device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* _
                                               Np, K, Kp, G, ktilesPerSplit);                     \
   }
 
-#define Q4_W4A16_TILE(TILE, WM, WN, WK, MI, BK, ST)                                \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_sym, WM, WN, WK, MI, BK, ST, false, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_f16_zp, WM, WN, WK, MI, BK, ST, false, true)   \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_sym, WM, WN, WK, MI, BK, ST, true, false) \
-  Q4_W4A16_KERNEL(q4_w4a16_##TILE##_bf16_zp, WM, WN, WK, MI, BK, ST, true, true)
+// The four variants of an entry point: fp16 / bf16 activations, symmetric / with zero points.
+// KERNEL(NAME, ..., BF16, ZP) defines one; the middle arguments are the tile's constants.
+#define Q4_W4A16_VARIANTS(KERNEL, TILE, ...)                          \
+  KERNEL(q4_w4a16_##TILE##_f16_sym, __VA_ARGS__, false, false)       \
+  KERNEL(q4_w4a16_##TILE##_f16_zp, __VA_ARGS__, false, true)         \
+  KERNEL(q4_w4a16_##TILE##_bf16_sym, __VA_ARGS__, true, false)       \
+  KERNEL(q4_w4a16_##TILE##_bf16_zp, __VA_ARGS__, true, true)
 
 // medium (17 to 64 rows): 64 x 64 with 256-k stages, four warps taking turns over a stage's
 // sixteen k16 steps, three stages (each block keeps 16 KiB of weights in flight and spends its
 // per-stage overhead on 8 KiB); large: 128 x 256 with 64-k stages, eight warps tiling M and N,
 // four stages. Up to 16 rows the small-M kernel below takes over.
-Q4_W4A16_TILE(medium, 1, 1, 4, 4, 256, 3)
-Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
+Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, medium, 1, 1, 4, 4, 256, 3)
+Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, large, 2, 4, 1, 4, 64, 4)
 
 // Small-M entry points: q4_w4a16_small<8|16>_<f16|bf16>_<sym|zp>, 8 or 16 rows (one or two n8
 // B tiles). Same arguments as the tiled kernels except G, passed as groupShift: log2(G), or 31
@@ -948,18 +950,12 @@ Q4_W4A16_TILE(large, 2, 4, 1, 4, 64, 4)
                                               K, Kp, groupShift, chunksPerSplit);                 \
   }
 
-#define Q4_W4A16_SMALL(TILE, WARPS, MT, STAGES, MIN_BLOCKS)                                      \
-  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_f16_sym, WARPS, MT, STAGES, MIN_BLOCKS, false, false) \
-  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_f16_zp, WARPS, MT, STAGES, MIN_BLOCKS, false, true)   \
-  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_bf16_sym, WARPS, MT, STAGES, MIN_BLOCKS, true, false) \
-  Q4_W4A16_SMALL_KERNEL(q4_w4a16_##TILE##_bf16_zp, WARPS, MT, STAGES, MIN_BLOCKS, true, true)
-
 // small8 / small16: eight warps per strip (a block's warps read 16 KiB of consecutive weights per
 // round); three slots per warp, so two chunks (4 KiB of weights) per warp are in flight while one
 // computes. 8 x 3 slots of 3.3 / 4.3 KiB: two blocks, 16 warps, per SM, which keeps 64 KiB of
 // weights per SM in flight; registers are capped where that occupancy needs no more.
-Q4_W4A16_SMALL(small8, 8, 1, 3, 2)
-Q4_W4A16_SMALL(small16, 8, 2, 3, 2)
+Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small8, 8, 1, 3, 2)
+Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small16, 8, 2, 3, 2)
 
 // Ring entry points (sm_90 and newer; compiled to an empty body below that):
 // q4_w4a16_ring<8|16>_<f16|bf16>_<sym|zp>, one block per SM of 16 consumer warps and a producer
@@ -975,14 +971,8 @@ Q4_W4A16_SMALL(small16, 8, 2, 3, 2)
                                                        N, Np, Kp, groupShift, groups, maxShares); \
   }
 
-#define Q4_W4A16_RING(TILE, CWARPS, GROUPS, MT, STAGES)                                      \
-  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_f16_sym, CWARPS, GROUPS, MT, STAGES, false, false) \
-  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_f16_zp, CWARPS, GROUPS, MT, STAGES, false, true)   \
-  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_bf16_sym, CWARPS, GROUPS, MT, STAGES, true, false) \
-  Q4_W4A16_RING_KERNEL(q4_w4a16_##TILE##_bf16_zp, CWARPS, GROUPS, MT, STAGES, true, true)
-
 // ring8: six stages of 26 KiB (28 with zero points; five in flight: 80 KiB of weights); ring16:
 // four of 34 KiB (36; the 16 activation rows take room from the ring: 48 KiB of weights in
 // flight). With the consumers' reduction area, both stay under the 227 KiB a block may have.
-Q4_W4A16_RING(ring8, 8, 2, 1, 6)
-Q4_W4A16_RING(ring16, 8, 2, 2, 4)
+Q4_W4A16_VARIANTS(Q4_W4A16_RING_KERNEL, ring8, 8, 2, 1, 6)
+Q4_W4A16_VARIANTS(Q4_W4A16_RING_KERNEL, ring16, 8, 2, 2, 4)
