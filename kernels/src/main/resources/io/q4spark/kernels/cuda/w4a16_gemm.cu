@@ -405,6 +405,26 @@ __device__ __forceinline__ void dequant(u32 q, u32 sg, u32 sg8, u32 zg, u32 zg8,
   }
 }
 
+// Zeroes a warp's accumulators: four n16 tiles x MT n8 tiles x four fp32 values per lane.
+template <int MT>
+__device__ __forceinline__ void zero_acc(float (&acc)[4][MT][4]) {
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
+}
+
+// The output of accumulator e = (p * MT + mt) * 4 + r of lane l: its column within the 64-column
+// strip (nn) and its row (m).
+template <int MT>
+__device__ __forceinline__ void acc_output(int e, int l, int& nn, int& m) {
+  const int p = e / (MT * 4), mt = (e >> 2) % MT, r = e & 3;
+  nn = p * 16 + (l >> 2) + (r >= 2 ? 8 : 0);
+  m = 8 * mt + 2 * (l & 3) + (r & 1);
+}
+
 // One 64-k chunk of a warp's strip, its operands already in registers: wv, the four k16 steps'
 // weight words; sv / zv, the scale (zero) pairs of the lane's rows g and g + 8 in the two 32-k
 // halves; b, the B fragments (activations) of both halves. Dequantizes and runs the mma's.
@@ -524,12 +544,7 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
   };
 
   float acc[4][MT][4];
-#pragma unroll
-  for (int p = 0; p < 4; ++p)
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
+  zero_acc<MT>(acc);
 
   // One chunk from its slot. Every shared-memory read is issued first (the reads are ordered
   // with the mma's, so they would otherwise wait for each other): the four steps' weights, the
@@ -591,11 +606,9 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
     float sum = 0.f;
 #pragma unroll
     for (int v = 0; v < WARPS; ++v) sum += red[v * T::ACC * 32 + idx];
-    // Which output this is: accumulator e = (p * MT + mt) * 4 + r of lane l.
-    const int e = idx >> 5, l = idx & 31;
-    const int p = e / (MT * 4), mt = (e >> 2) % MT, r = e & 3;
-    const int n = strip * 64 + p * 16 + (l >> 2) + (r >= 2 ? 8 : 0);
-    const int m = 8 * mt + 2 * (l & 3) + (r & 1);
+    int nn, m;
+    acc_output<MT>(idx >> 5, idx & 31, nn, m);
+    const int n = strip * 64 + nn;
     if (m >= M || n >= N) continue;
     if (split) {
       partial[((size_t)blockIdx.z * M + m) * N + n] = sum;
@@ -653,7 +666,9 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
 // scales, lane-group order) | zero rows (ZP) |.
 namespace w4a16r {
 
+using w4a16s::acc_output;
 using w4a16s::CHUNK_STEPS;
+using w4a16s::zero_acc;
 constexpr int CHUNK_BYTES = 2048;  // a chunk's weights: 64 columns x 64 k
 
 template <int CWARPS, int GROUPS, int MT, int STAGES, bool ZP>
@@ -764,12 +779,7 @@ __device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* _
   const int chunk = warp % CWARPS;
   constexpr int CT = T::CONSUMERS * 32;  // consumer threads
   float acc[4][MT][4];
-#pragma unroll
-  for (int p = 0; p < 4; ++p)
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[p][mt][e] = 0.f;
+  zero_acc<MT>(acc);
 
   // Rounds the fp32 sum of output (m, n) to the 16-bit type and adds the bias, as the reference.
   auto store = [&](int m, int n, float sum) {
@@ -799,11 +809,8 @@ __device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* _
       float sum = 0.f;
 #pragma unroll
       for (int v = 0; v < T::CONSUMERS; ++v) sum += red[v * T::ACC * 32 + idx];
-      // Accumulator e = (p * MT + mt) * 4 + r of lane l.
-      const int e = idx >> 5, l = idx & 31;
-      const int p = e / (MT * 4), mt = (e >> 2) % MT, r = e & 3;
-      const int nn = p * 16 + (l >> 2) + (r >= 2 ? 8 : 0);
-      const int m = 8 * mt + 2 * (l & 3) + (r & 1);
+      int nn, m;
+      acc_output<MT>(idx >> 5, idx & 31, nn, m);
       if (m >= M) continue;
       if (!whole) {
         partial[(((size_t)strip * maxShares + share) * M + m) * 64 + nn] = sum;
