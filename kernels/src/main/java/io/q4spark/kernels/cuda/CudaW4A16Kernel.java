@@ -61,7 +61,10 @@ public final class CudaW4A16Kernel implements LinearKernel {
    */
   static boolean ringKernels(CudaDevice device, int rows, int nPadded, int kPadded) {
     String choice = System.getProperty(SMALL_KERNEL_PROPERTY, "auto");
-    if (device.computeCapability() < 90) {
+    if (device.computeCapability() < 90
+        || device.maxSharedMemoryPerBlockOptin() < CudaGemmPlan.ringSharedBytes(2, true)) {
+      // bulk copies and mbarrier transaction counts need sm_90; the ring's stages, a Hopper or
+      // data-center Blackwell SM's shared memory (about 100 KiB on sm_120 parts is too little)
       return false;
     }
     return switch (choice) {
@@ -141,7 +144,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
         this.weights = upload(layout.words());
         this.scales = upload(layout.scales());
         this.zeros = upload(layout.zeros());
-        boolean ring = device.computeCapability() >= 90;
+        boolean ring =
+            device.computeCapability() >= 90
+                && device.maxSharedMemoryPerBlockOptin() >= CudaGemmPlan.ringSharedBytes(2, true);
         this.scalesByStrip = ring ? upload(layout.byStrip(layout.scales())) : null;
         this.zerosByStrip =
             ring && layout.zeros() != null ? upload(layout.byStrip(layout.zeros())) : null;
