@@ -186,7 +186,8 @@ final class DoctorCommand implements Main.Command {
           + ms
           + " ms, cache "
           + CudaOptions.defaults().effectiveCacheDir()
-          + ")";
+          + "); "
+          + io.q4spark.kernels.cuda.CudaW4A16Kernel.smallRowsKernels(device);
     } catch (RuntimeException e) {
       return probe.reason() + "; the kernels failed to compile: " + e.getMessage();
     }

@@ -60,20 +60,72 @@ public final class CudaW4A16Kernel implements LinearKernel {
    * a ring kernel on {@code device}, as {@link #SMALL_KERNEL_PROPERTY} says.
    */
   static boolean ringKernels(CudaDevice device, int rows, int nPadded, int kPadded) {
-    String choice = System.getProperty(SMALL_KERNEL_PROPERTY, "auto");
-    if (device.computeCapability() < 90
-        || device.maxSharedMemoryPerBlockOptin() < CudaGemmPlan.ringSharedBytes(2, true)) {
-      // bulk copies and mbarrier transaction counts need sm_90; the ring's stages, a Hopper or
-      // data-center Blackwell SM's shared memory (about 100 KiB on sm_120 parts is too little)
+    if (ringUnavailable(device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
+        != null) {
       return false;
     }
-    return switch (choice) {
+    return switch (smallKernelChoice()) {
       case "auto" -> CudaGemmPlan.ringPays(rows, nPadded, kPadded, device.smCount());
       case "ring" -> true;
-      case "warps" -> false;
+      default -> false;
+    };
+  }
+
+  /** {@link #SMALL_KERNEL_PROPERTY}'s value, checked. */
+  private static String smallKernelChoice() {
+    String choice = System.getProperty(SMALL_KERNEL_PROPERTY, "auto");
+    if (!choice.equals("auto") && !choice.equals("ring") && !choice.equals("warps")) {
+      throw new IllegalArgumentException(
+          SMALL_KERNEL_PROPERTY + " should be auto, ring or warps, but was " + choice);
+    }
+    return choice;
+  }
+
+  /**
+   * Why a device of compute capability {@code cc} (10 * major + minor) whose blocks may have {@code
+   * sharedOptin} bytes of shared memory cannot run the ring kernels, or null when it can: bulk
+   * copies and mbarrier transaction counts need sm_90, and the ring's stages need a Hopper or
+   * data-center Blackwell SM's shared memory (sm_120 parts have about 100 KiB).
+   */
+  static String ringUnavailable(int cc, int sharedOptin) {
+    if (cc < 90) {
+      return "the ring kernels need sm_90 (bulk copies), the device is sm_" + cc;
+    }
+    int needed = CudaGemmPlan.ringSharedBytes(2, true);
+    if (sharedOptin < needed) {
+      return "the ring kernels need "
+          + needed
+          + " bytes of shared memory per block, the device allows "
+          + sharedOptin;
+    }
+    return null;
+  }
+
+  /**
+   * Which kernel takes W4A16 calls of up to 16 rows on {@code device}, and why, for {@code doctor}:
+   * the ring kernels where they pay ({@link CudaGemmPlan#ringPays}), the per-warp kernel elsewhere.
+   */
+  public static String smallRowsKernels(CudaDevice device) {
+    return smallRowsKernels(
+        device.computeCapability(), device.maxSharedMemoryPerBlockOptin(), smallKernelChoice());
+  }
+
+  static String smallRowsKernels(int cc, int sharedOptin, String choice) {
+    String why = ringUnavailable(cc, sharedOptin);
+    if (why != null) {
+      return "W4A16 at 1-16 rows: the per-warp kernel (" + why + ")";
+    }
+    return switch (choice) {
+      case "ring" -> "W4A16 at 1-16 rows: the ring kernels (" + SMALL_KERNEL_PROPERTY + "=ring)";
+      case "warps" ->
+          "W4A16 at 1-16 rows: the per-warp kernel (" + SMALL_KERNEL_PROPERTY + "=warps)";
       default ->
-          throw new IllegalArgumentException(
-              SMALL_KERNEL_PROPERTY + " should be auto, ring or warps, but was " + choice);
+          "W4A16 at "
+              + CudaGemmPlan.RING_MIN_ROWS
+              + "-16 rows on layers of at least "
+              + CudaGemmPlan.RING_MIN_CHUNKS_PER_SM
+              + " 64x64 weight chunks per SM: the ring kernels (bulk copies); other calls of up to"
+              + " 16 rows: the per-warp kernel";
     };
   }
 
@@ -145,8 +197,8 @@ public final class CudaW4A16Kernel implements LinearKernel {
         this.scales = upload(layout.scales());
         this.zeros = upload(layout.zeros());
         boolean ring =
-            device.computeCapability() >= 90
-                && device.maxSharedMemoryPerBlockOptin() >= CudaGemmPlan.ringSharedBytes(2, true);
+            ringUnavailable(device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
+                == null;
         this.scalesByStrip = ring ? upload(layout.byStrip(layout.scales())) : null;
         this.zerosByStrip =
             ring && layout.zeros() != null ? upload(layout.byStrip(layout.zeros())) : null;

@@ -112,6 +112,22 @@ class CudaGemmPlanTest {
   }
 
   @Test
+  void doctorSaysWhichKernelTakesSmallCallsAndWhy() {
+    int hopper = 227 * 1024;
+    assertEquals(
+        "W4A16 at 1-16 rows: the per-warp kernel (the ring kernels need sm_90 (bulk copies), the"
+            + " device is sm_80)",
+        CudaW4A16Kernel.smallRowsKernels(80, 163 * 1024, "auto"));
+    String smallSm = CudaW4A16Kernel.smallRowsKernels(120, 99 * 1024, "auto");
+    assertTrue(
+        smallSm.contains("bytes of shared memory per block, the device allows 101376"), smallSm);
+    String auto = CudaW4A16Kernel.smallRowsKernels(90, hopper, "auto");
+    assertTrue(auto.startsWith("W4A16 at 8-16 rows on layers of at least 64 "), auto);
+    assertTrue(CudaW4A16Kernel.smallRowsKernels(90, hopper, "warps").contains("=warps"));
+    assertEquals(null, CudaW4A16Kernel.ringUnavailable(100, hopper));
+  }
+
+  @Test
   void w4a16TilesFollowTheRowCount() {
     assertEquals("small8", CudaGemmPlan.w4a16(8, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("small16", CudaGemmPlan.w4a16(9, 4096, 4096, false, H100_SMS, H100).tile());
