@@ -234,6 +234,9 @@ abstract class CudaPreparedLinear implements PreparedLinear {
 
   private void apply(RowSource x, int rows, float[] bias, float[] out) {
     checkOpen();
+    if (rows == 0) {
+      return; // no launch: the kernels assume at least one row
+    }
     device.makeCurrent();
     long biasAt = biasAddress(bias);
     CudaLanes.Lane first = borrow();
