@@ -101,8 +101,9 @@ class CudaKernelsTest {
     // K = 208 and 96: the last 64-k chunk reaches past K (96 with G = 32: into a padding group)
     int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
     int[] rows = {1, 3, 8, 9, 16};
+    // G = 64 layers have a bias (RandomLayers), G = 128 ones act-order
     for (DType act : new DType[] {DType.F16, DType.BF16}) {
-      for (int g : new int[] {32, 128, -1}) {
+      for (int g : new int[] {32, 64, 128, -1}) {
         for (int[] shape : shapes) {
           if (g > 0 && shape[0] % g != 0) {
             continue;
@@ -117,7 +118,7 @@ class CudaKernelsTest {
                   act,
                   g,
                   zp,
-                  false,
+                  g == 128, // act-order: rows gathered on the device before the chunk-major copy
                   QuantScheme.W4A16);
           try {
             System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "ring");
