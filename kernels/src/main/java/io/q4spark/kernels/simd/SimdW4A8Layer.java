@@ -16,19 +16,24 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <pre>
  *   word lane i (column n0 + i):  | high short: codes 8w+7..8w+4 | low short: codes 8w+3..8w+0 |
- *   step j = 0..3:   c = (short >>> 4j) &amp; 0xF                 one code per 16-bit lane
- *                    pair(w, j) = qx[8w+j] (low) | qx[8w+4+j] (high)   one 32-bit broadcast
- *                    s16 += c * pair(w, j)                      16-bit multiply and add
- *   every FLUSH_WORDS words and at each group end:
- *                    s32(n) += low(s16) + high(s16)             both halves into the column's int32
- *   at each group end:
- *                    isum(g, n) = s32(n) - codeZero * sum over k in g of qx[k]    exact, = reference
- *                    acc(n)    += float(isum(g, n)) * ws(g, n)                    fp32 FMA
+ *   pair(w, j) = qx[8w+j] (low) | qx[8w+4+j] (high)              one 32-bit broadcast per step
+ *   one row, step j = 0..3:   c = (short &gt;&gt;&gt; 4j) &amp; 0xF          the code, 0..15
+ *                             s16 += c * pair(w, j)                 16-bit multiply and add
+ *   four rows, per word:      q' = short ^ 0x8888
+ *              step j:        c = (q' &lt;&lt; (12 - 4j)) &gt;&gt; 12 (arithmetic)    code - 8, in -8..7
+ *                             s16 -= c * pair(w, j)                 16-bit multiply and subtract
+ *   every FLUSH_WORDS (one row) or CENTRED_FLUSH_WORDS (four rows) words and at each group end:
+ *                             s32(n) += low(s16) + high(s16)        both halves into the int32
+ *   at each group end:        isum(g, n) = s32(n) - codeZero * sum over k in g of qx[k]  (one row)
+ *                             isum(g, n) = -s32(n) - (codeZero - 8) * sum ...       (four rows)
+ *                             acc(n) += float(isum(g, n)) * ws(g, n)                fp32 FMA
  * </pre>
  *
- * Codes stay unsigned (0..15) in the inner loop and the zero point comes off once per group, so a
- * step is a shift, an and, a multiply and an add for twice as many lanes as an fp32 FMA has: about
- * half the instructions of the fp32 path per multiply-add. Rows are register-blocked by {@link
+ * The group sums are exact and the reference's. The zero point comes off once per group, so a step
+ * is a shift, an and (or two shifts), a multiply and an add for twice as many lanes as an fp32 FMA
+ * has: about half the instructions of the fp32 path per multiply-add. The four-row kernels centre
+ * the codes and subtract the products so that their 16-bit lanes hold twice as many words before
+ * they must be widened (the bounds are at the two constants). Rows are register-blocked by {@link
  * #BLOCK_ROWS}: each word is decoded once for that many rows.
  *
  * <p>The kernels call no helper methods of their own and spell out each broadcast: in methods this
@@ -44,11 +49,22 @@ final class SimdW4A8Layer {
   private static final int P = IS.length();
 
   /**
-   * Words summed in 16-bit lanes before they are flushed to int32: a lane takes 4 products per
-   * word, each at most 128 * 15 = 1920 in magnitude (qx = -128 is reachable), and 16 of them reach
-   * 30720, just below the 32767 a signed 16-bit lane holds.
+   * Words the one-row kernels sum in 16-bit lanes before they flush them to int32: a lane takes 4
+   * products per word, each code * qx with the code unsigned (0..15) and qx in -128..127 (-128 is
+   * reachable), at most 1920 in magnitude, and 16 of them reach 30720, just below the 32767 a
+   * signed 16-bit lane holds.
    */
   static final int FLUSH_WORDS = 4;
+
+  /**
+   * Words the four-row kernels sum in 16-bit lanes, their codes centred and the products
+   * subtracted: each term is -(code - 8) * qx with code - 8 in -8..7 and qx in -128..127, from -(-8
+   * * -128) = -1024 to -(-8 * 127) = 1016, so 32 of them stay within -32768..32512. (Added, the
+   * terms would reach +1024 and 32 of them +32768, one too many.) Centring costs a shift per code,
+   * which the four rows share; the one-row kernels keep unsigned codes. Measured (K = N = 4096, 2
+   * threads, median ms, 4 words / 8): {@code docs/benchmarks/cpu-2026-12-02.md}.
+   */
+  static final int CENTRED_FLUSH_WORDS = 8;
 
   /**
    * Rows sharing each decoded word: 4 rows x 2 panels keep 8 16-bit accumulators, 2 words, 2
@@ -60,9 +76,20 @@ final class SimdW4A8Layer {
   /** The 4-bit code mask, per 16-bit lane. */
   private static final short NIBBLE = 0xF;
 
+  /** Flips the top bit of each of a 16-bit lane's four codes: code - 8 as a signed nibble. */
+  private static final short CENTRE = (short) 0x8888;
+
   private final SimdPanels panels;
   private final int threads;
+
+  /** The weights' zero point, taken off the one-row kernels' sums once per group. */
   private final int codeZero;
+
+  /**
+   * The zero point less the 8 the four-row kernels already took off each code: {@code codeZero - 8}
+   * (0 for int4 and uint4b8 weights), times the group's code sum at the group's end.
+   */
+  private final int zeroRest;
 
   /** Weight scales (already in the model dtype), panel-major as {@code SimdW4A16Layer.scales}. */
   private final float[] scales;
@@ -80,6 +107,7 @@ final class SimdW4A8Layer {
     this.panels = SimdPanels.of(layer, P);
     this.threads = threads;
     this.codeZero = QuantizedLinear.codeZero(layer.config().weightType());
+    this.zeroRest = codeZero - 8;
     boolean identity = panels.kPadded == panels.k;
     for (int kk = 0; identity && kk < panels.k; kk++) {
       identity = panels.positionOf[kk] == kk;
@@ -383,8 +411,8 @@ final class SimdW4A8Layer {
     for (int g = 0; g < groups; g++) {
       java.util.Arrays.fill(isum, 0, sums, 0);
       int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += FLUSH_WORDS) {
-        int w1 = Math.min(wEnd, w0 + FLUSH_WORDS);
+      for (int w0 = panels.groupStart[g] / 8; w0 < wEnd; w0 += CENTRED_FLUSH_WORDS) {
+        int w1 = Math.min(wEnd, w0 + CENTRED_FLUSH_WORDS);
         if (two) {
           blockTwoPanels(pairs, partial, isum, m, n0, w0, w1);
         } else {
@@ -398,7 +426,8 @@ final class SimdW4A8Layer {
         for (int r = 0; r < BLOCK_ROWS; r++) {
           IntVector i =
               IntVector.fromArray(IS, isum, (panel * BLOCK_ROWS + r) * P)
-                  .sub(codeZero * codeSums[(m + r) * groups + g]);
+                  .neg()
+                  .sub(zeroRest * codeSums[(m + r) * groups + g]);
           if (groupSums != null) {
             i.intoArray(groupSums, ((m + r) * groups + g) * np + n);
           }
@@ -412,8 +441,8 @@ final class SimdW4A8Layer {
   }
 
   /**
-   * Words [w0, w1) (at most {@link #FLUSH_WORDS}) of rows [m, m + 4), panels {@code n0} and {@code
-   * n0 + P}, summed in 16-bit lanes and added to {@code isum} as int32.
+   * Words [w0, w1) (at most {@link #CENTRED_FLUSH_WORDS}) of rows [m, m + 4), panels {@code n0} and
+   * {@code n0 + P}, summed in 16-bit lanes and added to {@code isum} as int32.
    */
   private void blockTwoPanels(
       int[] pairs, short[] partial, int[] isum, int m, int n0, int w0, int w1) {
@@ -432,25 +461,32 @@ final class SimdW4A8Layer {
     ShortVector sb2 = ShortVector.zero(SS);
     ShortVector sb3 = ShortVector.zero(SS);
     for (int w = w0; w < w1; w++) {
-      ShortVector qa = IntVector.fromArray(IS, words, baseA + w * P).reinterpretAsShorts();
-      ShortVector qb = IntVector.fromArray(IS, words, baseB + w * P).reinterpretAsShorts();
+      ShortVector qa =
+          IntVector.fromArray(IS, words, baseA + w * P)
+              .reinterpretAsShorts()
+              .lanewise(VectorOperators.XOR, CENTRE);
+      ShortVector qb =
+          IntVector.fromArray(IS, words, baseB + w * P)
+              .reinterpretAsShorts()
+              .lanewise(VectorOperators.XOR, CENTRE);
       // A loop over the 4 steps, not 4 copies, to stay within C2's inlining budget.
       for (int j = 0; j < 4; j++) {
-        ShortVector ca = qa.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
-        ShortVector cb = qb.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+        int up = 12 - 4 * j;
+        ShortVector ca = qa.lanewise(VectorOperators.LSHL, up).lanewise(VectorOperators.ASHR, 12);
+        ShortVector cb = qb.lanewise(VectorOperators.LSHL, up).lanewise(VectorOperators.ASHR, 12);
         int x = x0 + w * 4 + j;
         ShortVector v = IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts();
-        sa0 = sa0.add(ca.mul(v));
-        sb0 = sb0.add(cb.mul(v));
+        sa0 = sa0.sub(ca.mul(v));
+        sb0 = sb0.sub(cb.mul(v));
         v = IntVector.broadcast(IS, pairs[x + half]).reinterpretAsShorts();
-        sa1 = sa1.add(ca.mul(v));
-        sb1 = sb1.add(cb.mul(v));
+        sa1 = sa1.sub(ca.mul(v));
+        sb1 = sb1.sub(cb.mul(v));
         v = IntVector.broadcast(IS, pairs[x + 2 * half]).reinterpretAsShorts();
-        sa2 = sa2.add(ca.mul(v));
-        sb2 = sb2.add(cb.mul(v));
+        sa2 = sa2.sub(ca.mul(v));
+        sb2 = sb2.sub(cb.mul(v));
         v = IntVector.broadcast(IS, pairs[x + 3 * half]).reinterpretAsShorts();
-        sa3 = sa3.add(ca.mul(v));
-        sb3 = sb3.add(cb.mul(v));
+        sa3 = sa3.sub(ca.mul(v));
+        sb3 = sb3.sub(cb.mul(v));
       }
     }
     sa0.intoArray(partial, 0);
@@ -476,14 +512,18 @@ final class SimdW4A8Layer {
     ShortVector s2 = ShortVector.zero(SS);
     ShortVector s3 = ShortVector.zero(SS);
     for (int w = w0; w < w1; w++) {
-      ShortVector q = IntVector.fromArray(IS, words, base + w * P).reinterpretAsShorts();
+      ShortVector q =
+          IntVector.fromArray(IS, words, base + w * P)
+              .reinterpretAsShorts()
+              .lanewise(VectorOperators.XOR, CENTRE);
       for (int j = 0; j < 4; j++) {
-        ShortVector c = q.lanewise(VectorOperators.LSHR, 4 * j).and(NIBBLE);
+        ShortVector c =
+            q.lanewise(VectorOperators.LSHL, 12 - 4 * j).lanewise(VectorOperators.ASHR, 12);
         int x = x0 + w * 4 + j;
-        s0 = s0.add(c.mul(IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts()));
-        s1 = s1.add(c.mul(IntVector.broadcast(IS, pairs[x + half]).reinterpretAsShorts()));
-        s2 = s2.add(c.mul(IntVector.broadcast(IS, pairs[x + 2 * half]).reinterpretAsShorts()));
-        s3 = s3.add(c.mul(IntVector.broadcast(IS, pairs[x + 3 * half]).reinterpretAsShorts()));
+        s0 = s0.sub(c.mul(IntVector.broadcast(IS, pairs[x]).reinterpretAsShorts()));
+        s1 = s1.sub(c.mul(IntVector.broadcast(IS, pairs[x + half]).reinterpretAsShorts()));
+        s2 = s2.sub(c.mul(IntVector.broadcast(IS, pairs[x + 2 * half]).reinterpretAsShorts()));
+        s3 = s3.sub(c.mul(IntVector.broadcast(IS, pairs[x + 3 * half]).reinterpretAsShorts()));
       }
     }
     s0.intoArray(partial, 0);

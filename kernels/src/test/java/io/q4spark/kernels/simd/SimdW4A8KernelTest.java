@@ -79,7 +79,7 @@ class SimdW4A8KernelTest {
   /**
    * The integer GEMM's group sums equal the reference's exact ones, including the extremes that
    * come closest to overflowing its 16-bit lanes (codes -128 or 127 against weights 0 or 15) and
-   * groups that are not a multiple of the flush period.
+   * groups that are not a multiple of the flush periods.
    */
   @Test
   void groupSumsAreTheReferencesExactIntegers() {
@@ -121,8 +121,13 @@ class SimdW4A8KernelTest {
               int choice = r.nextInt(4);
               qx[i] = (byte) (choice == 0 ? -128 : choice == 1 ? 127 : r.nextInt(256) - 128);
             }
-            if (rows == 1) {
+            // Every activation at one end: against weights 0 (fill 0) the one-row kernels' unsigned
+            // lanes and the four-row kernels' centred lanes reach their bounds exactly (four rows
+            // of -128 against code 0: 32 products of -8 * 128 = -32768 per flush).
+            if (rows == 1 || rows == 4) {
               java.util.Arrays.fill(qx, (byte) -128);
+            } else if (rows == 9) {
+              java.util.Arrays.fill(qx, (byte) 127);
             }
             ScalarW4A8Kernel.Prepared ref =
                 (ScalarW4A8Kernel.Prepared) new ScalarW4A8Kernel().prepare(l);
