@@ -89,11 +89,14 @@ class SimdW4A8KernelTest {
       for (boolean actOrder : new boolean[] {false, true}) {
         for (int fill : new int[] {-1, 0, 15}) {
           int k = g == 40 ? 520 : 512;
+          // 40 columns: the one- and two-panel kernels; 272 (17 panels, 8 and 9 per thread): the
+          // four-panel one-row kernel too, and its two-panel and one-panel tails
+          int cols = g == 128 || g == -1 ? 272 : 40;
           LinearLayerConfig c =
               LinearLayerConfig.of(
                   "simd.w4a8.sums",
                   k,
-                  40,
+                  cols,
                   ScalarType.INT4,
                   DType.F16,
                   g,
