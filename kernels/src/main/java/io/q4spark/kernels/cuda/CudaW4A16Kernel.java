@@ -57,15 +57,12 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
   /**
    * Whether a call of {@code rows} (at most 16) rows on a layer of {@code nPadded x kPadded} takes
-   * a ring kernel on {@code device}, as {@link #SMALL_KERNEL_PROPERTY} says.
+   * a ring kernel on a device with {@code sms} SMs that has them, as {@link #SMALL_KERNEL_PROPERTY}
+   * says.
    */
-  static boolean ringKernels(CudaDevice device, int rows, int nPadded, int kPadded) {
-    if (ringUnavailable(device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
-        != null) {
-      return false;
-    }
+  static boolean ringChosen(int rows, int nPadded, int kPadded, int sms) {
     return switch (smallKernelChoice()) {
-      case "auto" -> CudaGemmPlan.ringPays(rows, nPadded, kPadded, device.smCount());
+      case "auto" -> CudaGemmPlan.ringPays(rows, nPadded, kPadded, sms);
       case "ring" -> true;
       default -> false;
     };
@@ -160,8 +157,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final DeviceBuffer zeros;
 
     /**
-     * Strip-major copies of the scales and zero points for the ring kernels (sm_90 and newer; null
-     * elsewhere): 1/32 of the int4 weights' bytes at G = 128 (fp16 scales).
+     * Strip-major copies of the scales and zero points for the ring kernels, where the device can
+     * run them ({@link #ringUnavailable}; null elsewhere): 1/32 of the int4 weights' bytes at G =
+     * 128 (fp16 scales).
      */
     private final DeviceBuffer scalesByStrip;
 
@@ -238,17 +236,34 @@ public final class CudaW4A16Kernel implements LinearKernel {
       return "CudaW4A16Kernel";
     }
 
+    /**
+     * The ring plans of this layer, by B tiles (8 and 16 rows): they depend on the row count only
+     * through the tile, and working out how many blocks share a strip walks every strip, so each is
+     * made once (not under {@link #ringBlocksOverride}).
+     */
+    private final CudaGemmPlan[] ringPlans = new CudaGemmPlan[2];
+
     /** The launch plan for {@code rows} rows on this device. */
     CudaGemmPlan plan(int rows) {
       if (ringPlan(rows)) {
         int blocks = ringBlocksOverride;
-        return CudaGemmPlan.w4a16Ring(
-            rows,
-            layout.nPadded(),
-            layout.kPadded(),
-            zeros != null,
-            blocks > 0 ? blocks : device.smCount(),
-            (tile, threads, shared) -> blocksPerSm(module, kernelName(tile), threads, shared));
+        int tiles = rows <= CudaGemmPlan.SMALL_TILE_ROWS ? 1 : 2;
+        CudaGemmPlan p = blocks > 0 ? null : ringPlans[tiles - 1];
+        if (p == null) {
+          p =
+              CudaGemmPlan.w4a16Ring(
+                  rows,
+                  layout.nPadded(),
+                  layout.kPadded(),
+                  zeros != null,
+                  blocks > 0 ? blocks : device.smCount(),
+                  (tile, threads, shared) ->
+                      blocksPerSm(module, kernelName(tile), threads, shared));
+          if (blocks == 0) {
+            ringPlans[tiles - 1] = p;
+          }
+        }
+        return p;
       }
       return CudaGemmPlan.w4a16(
           rows,
@@ -273,10 +288,11 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int n = config.n();
       long count = (long) rows * k;
       x = gatherActOrder(module, permutation, x, rows);
-      DeviceBuffer act = scratch("a16", 2L * gemmInputElements(rows));
+      boolean ringInput = ringInput(rows);
+      DeviceBuffer act = scratch("a16", 2L * (ringInput ? (long) rows * layout.kPadded() : count));
       DeviceBuffer out = scratch("c16", 2L * rows * n);
       try (Arena a = launchArena()) {
-        if (ringInput(rows)) {
+        if (ringInput) {
           // The ring kernels read the rows chunk-major (one copy per stage).
           long pieces = (long) rows * layout.kPadded() / 8;
           elementwise(
@@ -388,10 +404,10 @@ public final class CudaW4A16Kernel implements LinearKernel {
     /** Whether {@link #plan} gives calls of {@code rows} rows a ring kernel. */
     private boolean ringPlan(int rows) {
       if (rows > CudaGemmPlan.SMALL_MAX_ROWS || scalesByStrip == null) {
-        return false;
+        return false; // scalesByStrip: the device can run the ring kernels
       }
       return ringBlocksOverride > 0
-          || ringKernels(device, rows, layout.nPadded(), layout.kPadded());
+          || ringChosen(rows, layout.nPadded(), layout.kPadded(), device.smCount());
     }
 
     @Override
