@@ -357,14 +357,24 @@ final class SimdW4A16Layer implements PreparedLinear {
       }
       return;
     }
-    for (int n0 = from; n0 < to; n0 += P) {
-      int m = 0;
-      for (; m + STREAM_BLOCK_ROWS <= rows; m += STREAM_BLOCK_ROWS) {
-        fourRows(xp, groupSums, acc, m, n0);
+    int blockRows = rows - rows % STREAM_BLOCK_ROWS;
+    for (int n0 = from; n0 < to; ) {
+      // Rows left over from the four-row blocks (all of them at M = 1 to 3) take four panels at a
+      // time where this thread's range has them.
+      int width = n0 + 4 * P <= to ? 4 : 1;
+      for (int i = 0; i < width; i++) {
+        for (int m = 0; m < blockRows; m += STREAM_BLOCK_ROWS) {
+          fourRows(xp, groupSums, acc, m, n0 + i * P);
+        }
       }
-      for (; m < rows; m++) {
-        oneRow(xp, groupSums, acc, m, n0, 0, groups);
+      for (int m = blockRows; m < rows; m++) {
+        if (width == 4) {
+          oneRowFourPanels(xp, groupSums, acc, m, n0);
+        } else {
+          oneRow(xp, groupSums, acc, m, n0, 0, groups);
+        }
       }
+      n0 += width * P;
     }
   }
 
@@ -669,6 +679,125 @@ final class SimdW4A16Layer implements PreparedLinear {
       a0 = zs.fma(FloatVector.broadcast(FS, groupSums[m * groups + g]), t.fma(s, a0));
     }
     a0.intoArray(acc, m * np + n0);
+  }
+
+  /**
+   * Row {@code m}, panels {@code n0} to {@code n0 + 3P}: {@link #oneRow} with each activation
+   * broadcast serving four panels (in {@link #oneRow} every multiply-add has its own broadcast) and
+   * four weight streams in flight; two partial sums per panel (even and odd nibbles) keep eight
+   * multiply-adds in flight. Written out nibble by nibble: the same loop over nibble pairs (as
+   * {@link #fourRows}) ran slower than one panel at a time (0.77 ms against 0.69-0.72, hot, one
+   * thread). Measured with {@code docs/benchmarks/probes/SimdOneRowProbe.java} on the 2-core
+   * AVX-512 EPYC, K = N = 4096, M = 1, ms, four panels / one, alternating processes: hot, one
+   * thread 0.55-0.70 / 0.64-0.84; 14 layers in turn (112 MiB, cold), two threads 0.38-0.61 /
+   * 0.51-0.64, one thread 0.72-0.83 / 0.79-1.07.
+   */
+  private void oneRowFourPanels(float[] xp, float[] groupSums, float[] acc, int m, int n0) {
+    int kp = panels.kPadded;
+    int np = panels.nPadded;
+    int groups = panels.groups;
+    int[] words = panels.words;
+    int panelWords = (kp / 8) * P;
+    int base = (n0 / P) * panelWords;
+    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
+    FloatVector a1 = FloatVector.fromArray(FS, acc, m * np + n0 + P);
+    FloatVector a2 = FloatVector.fromArray(FS, acc, m * np + n0 + 2 * P);
+    FloatVector a3 = FloatVector.fromArray(FS, acc, m * np + n0 + 3 * P);
+    int x0 = m * kp;
+    for (int g = 0; g < groups; g++) {
+      FloatVector e0 = FloatVector.zero(FS);
+      FloatVector e1 = FloatVector.zero(FS);
+      FloatVector e2 = FloatVector.zero(FS);
+      FloatVector e3 = FloatVector.zero(FS);
+      FloatVector o0 = FloatVector.zero(FS);
+      FloatVector o1 = FloatVector.zero(FS);
+      FloatVector o2 = FloatVector.zero(FS);
+      FloatVector o3 = FloatVector.zero(FS);
+      int wEnd = panels.groupStart[g + 1] / 8;
+      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
+        int at = base + w * P;
+        IntVector w0 = IntVector.fromArray(IS, words, at);
+        IntVector w1 = IntVector.fromArray(IS, words, at + panelWords);
+        IntVector w2 = IntVector.fromArray(IS, words, at + 2 * panelWords);
+        IntVector w3 = IntVector.fromArray(IS, words, at + 3 * panelWords);
+        int pos = x0 + w * 8;
+        // Written out nibble by nibble (the decode too): constant masks, and C2 inlines it all.
+        FloatVector x = FloatVector.broadcast(FS, xp[pos]);
+        e0 = ((FloatVector) w0.and(0xF).convert(VectorOperators.I2F, 0)).fma(x, e0);
+        e1 = ((FloatVector) w1.and(0xF).convert(VectorOperators.I2F, 0)).fma(x, e1);
+        e2 = ((FloatVector) w2.and(0xF).convert(VectorOperators.I2F, 0)).fma(x, e2);
+        e3 = ((FloatVector) w3.and(0xF).convert(VectorOperators.I2F, 0)).fma(x, e3);
+        x = FloatVector.broadcast(FS, xp[pos + 1]);
+        o0 = ((FloatVector) w0.and(0xF0).convert(VectorOperators.I2F, 0)).fma(x, o0);
+        o1 = ((FloatVector) w1.and(0xF0).convert(VectorOperators.I2F, 0)).fma(x, o1);
+        o2 = ((FloatVector) w2.and(0xF0).convert(VectorOperators.I2F, 0)).fma(x, o2);
+        o3 = ((FloatVector) w3.and(0xF0).convert(VectorOperators.I2F, 0)).fma(x, o3);
+        x = FloatVector.broadcast(FS, xp[pos + 2]);
+        e0 = ((FloatVector) w0.and(0xF00).convert(VectorOperators.I2F, 0)).fma(x, e0);
+        e1 = ((FloatVector) w1.and(0xF00).convert(VectorOperators.I2F, 0)).fma(x, e1);
+        e2 = ((FloatVector) w2.and(0xF00).convert(VectorOperators.I2F, 0)).fma(x, e2);
+        e3 = ((FloatVector) w3.and(0xF00).convert(VectorOperators.I2F, 0)).fma(x, e3);
+        x = FloatVector.broadcast(FS, xp[pos + 3]);
+        o0 = ((FloatVector) w0.and(0xF000).convert(VectorOperators.I2F, 0)).fma(x, o0);
+        o1 = ((FloatVector) w1.and(0xF000).convert(VectorOperators.I2F, 0)).fma(x, o1);
+        o2 = ((FloatVector) w2.and(0xF000).convert(VectorOperators.I2F, 0)).fma(x, o2);
+        o3 = ((FloatVector) w3.and(0xF000).convert(VectorOperators.I2F, 0)).fma(x, o3);
+        x = FloatVector.broadcast(FS, xp[pos + 4]);
+        e0 = ((FloatVector) w0.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(x, e0);
+        e1 = ((FloatVector) w1.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(x, e1);
+        e2 = ((FloatVector) w2.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(x, e2);
+        e3 = ((FloatVector) w3.and(0xF0000).convert(VectorOperators.I2F, 0)).fma(x, e3);
+        x = FloatVector.broadcast(FS, xp[pos + 5]);
+        o0 = ((FloatVector) w0.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(x, o0);
+        o1 = ((FloatVector) w1.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(x, o1);
+        o2 = ((FloatVector) w2.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(x, o2);
+        o3 = ((FloatVector) w3.and(0xF00000).convert(VectorOperators.I2F, 0)).fma(x, o3);
+        x = FloatVector.broadcast(FS, xp[pos + 6]);
+        e0 = ((FloatVector) w0.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(x, e0);
+        e1 = ((FloatVector) w1.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(x, e1);
+        e2 = ((FloatVector) w2.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(x, e2);
+        e3 = ((FloatVector) w3.and(0xF000000).convert(VectorOperators.I2F, 0)).fma(x, e3);
+        x = FloatVector.broadcast(FS, xp[pos + 7]);
+        o0 =
+            ((FloatVector) w0.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                .fma(x, o0);
+        o1 =
+            ((FloatVector) w1.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                .fma(x, o1);
+        o2 =
+            ((FloatVector) w2.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                .fma(x, o2);
+        o3 =
+            ((FloatVector) w3.lanewise(VectorOperators.LSHR, 28).convert(VectorOperators.I2F, 0))
+                .fma(x, o3);
+      }
+      FloatVector sum = FloatVector.broadcast(FS, groupSums[m * groups + g]);
+      int si = n0 * groups + g * P;
+      // Scale, then take the zero point off against the group's activation sum (see oneRow).
+      a0 =
+          FloatVector.fromArray(FS, zeroTimesScale, si)
+              .neg()
+              .fma(sum, e0.add(o0).fma(FloatVector.fromArray(FS, scales, si), a0));
+      si += P * groups;
+      a1 =
+          FloatVector.fromArray(FS, zeroTimesScale, si)
+              .neg()
+              .fma(sum, e1.add(o1).fma(FloatVector.fromArray(FS, scales, si), a1));
+      si += P * groups;
+      a2 =
+          FloatVector.fromArray(FS, zeroTimesScale, si)
+              .neg()
+              .fma(sum, e2.add(o2).fma(FloatVector.fromArray(FS, scales, si), a2));
+      si += P * groups;
+      a3 =
+          FloatVector.fromArray(FS, zeroTimesScale, si)
+              .neg()
+              .fma(sum, e3.add(o3).fma(FloatVector.fromArray(FS, scales, si), a3));
+    }
+    a0.intoArray(acc, m * np + n0);
+    a1.intoArray(acc, m * np + n0 + P);
+    a2.intoArray(acc, m * np + n0 + 2 * P);
+    a3.intoArray(acc, m * np + n0 + 3 * P);
   }
 
   /**

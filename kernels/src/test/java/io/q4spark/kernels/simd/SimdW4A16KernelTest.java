@@ -122,6 +122,40 @@ class SimdW4A16KernelTest {
   }
 
   @Test
+  void fewFp32RowsOnManyPanelsTakeFourPanelsAtATime() {
+    // 13 panels on AVX-512 (25 on AVX2): each thread's range has runs of four panels and a tail of
+    // one to three; rows 1-3 and the row left over after a four-row block (5) take the four-panel
+    // loop, with and without act-order and zero points.
+    Random r = new Random(SEED + 7);
+    for (int g : new int[] {-1, 64, 128}) {
+      for (boolean zp : new boolean[] {false, true}) {
+        for (boolean actOrder : new boolean[] {false, true}) {
+          if (actOrder && g == -1) {
+            continue;
+          }
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "simd.fourpanels",
+                  384,
+                  200,
+                  zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+                  DType.F32,
+                  g,
+                  zp,
+                  actOrder,
+                  QuantScheme.W4A16);
+          QuantizedLinear l = RandomLayers.layer(c, r, false);
+          for (int rows : new int[] {1, 2, 3, 5}) {
+            for (int threads : new int[] {1, 2, 3}) {
+              assertClose(l, rows, threads, r);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void narrowLayersSplitRowsAcrossThreads() {
     // One or two column pairs and more threads than pairs: the rows are split between threads.
     Random r = new Random(SEED + 6);
