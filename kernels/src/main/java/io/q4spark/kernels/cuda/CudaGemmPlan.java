@@ -64,8 +64,14 @@ public record CudaGemmPlan(
   /** Rows one n8 B tile of the small-M kernel covers: its one-tile variant serves up to 8 rows. */
   static final int SMALL_TILE_ROWS = 8;
 
-  /** Rows the small-M kernel serves (two n8 B tiles); larger calls take the tiled kernels. */
-  static final int SMALL_MAX_ROWS = 16;
+  /**
+   * Rows the small-M kernel serves (four n8 B tiles, {@code small32}, where the device gives a
+   * block its {@link #smallSharedBytes}); larger calls take the tiled kernels.
+   */
+  static final int SMALL_MAX_ROWS = 32;
+
+  /** Rows the ring kernels serve (two n8 B tiles: {@code ring16}). */
+  static final int RING_MAX_ROWS = 16;
 
   /**
    * Warps of a small-M block, all on one 64-column strip ({@code WARPS} in {@code w4a16_gemm.cu}):
@@ -95,19 +101,37 @@ public record CudaGemmPlan(
   }
 
   /**
-   * Plan of a W4A16 call. Up to 16 rows the small-M kernel ({@code small8} up to 8 rows, {@code
-   * small16} up to 16): weights are the mma's A side, each warp streams one 64-column strip's
-   * chunks straight into registers, split-K across blocks when the strips cannot fill the GPU. Up
-   * to 64 rows the {@code medium} tile (64 x 64 with 256-k stages, four warps taking turns over a
-   * stage's k16 steps, three stages): long stages spread each stage's fixed cost over 8 KiB of
-   * weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages, eight warps over M and N,
-   * four stages) reuses each weight tile across 128 rows; it is compute-bound, so its splits are
-   * not limited by the partial sums' traffic.
+   * Plan of a W4A16 call. Up to 32 rows the small-M kernel ({@code small8} up to 8 rows, {@code
+   * small16} up to 16, {@code small32} up to 32): weights are the mma's A side, each warp streams
+   * one 64-column strip's chunks straight into registers, split-K across blocks when the strips
+   * cannot fill the GPU. Up to 64 rows the {@code medium} tile (64 x 64 with 256-k stages, four
+   * warps taking turns over a stage's k16 steps, three stages): long stages spread each stage's
+   * fixed cost over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages,
+   * eight warps over M and N, four stages) reuses each weight tile across 128 rows; it is
+   * compute-bound, so its splits are not limited by the partial sums' traffic.
    */
   public static CudaGemmPlan w4a16(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
-    if (rows <= SMALL_MAX_ROWS) {
-      int tiles = rows <= SMALL_TILE_ROWS ? 1 : 2;
+    return w4a16(rows, nPadded, kPadded, zeroPoints, sms, Integer.MAX_VALUE, occupancy);
+  }
+
+  /**
+   * As above on a device that gives a block at most {@code sharedOptin} bytes of shared memory:
+   * calls of 17 to 32 rows take {@code small32} only where its slots fit, the {@code medium} tile
+   * elsewhere.
+   */
+  public static CudaGemmPlan w4a16(
+      int rows,
+      int nPadded,
+      int kPadded,
+      boolean zeroPoints,
+      int sms,
+      int sharedOptin,
+      Occupancy occupancy) {
+    int smallMax =
+        smallSharedBytes(4, zeroPoints) <= sharedOptin ? SMALL_MAX_ROWS : 2 * SMALL_TILE_ROWS;
+    if (rows <= smallMax) {
+      int tiles = rows <= SMALL_TILE_ROWS ? 1 : rows <= 2 * SMALL_TILE_ROWS ? 2 : 4;
       int chunks = (kPadded + SMALL_CHUNK - 1) / SMALL_CHUNK;
       return plan(
           "small" + SMALL_TILE_ROWS * tiles,
@@ -251,7 +275,7 @@ public record CudaGemmPlan(
   }
 
   /**
-   * Plan of a W4A16 call of at most {@link #SMALL_MAX_ROWS} rows on the ring kernels ({@code ring8}
+   * Plan of a W4A16 call of at most {@link #RING_MAX_ROWS} rows on the ring kernels ({@code ring8}
    * / {@code ring16} in {@code w4a16_gemm.cu}, sm_90 and newer): one block per SM (as many as fit,
    * never more than there are chunks), each taking an equal contiguous range of the strip-major
    * 64-k chunks. {@code splits} is the most blocks any strip is shared by: the stride of the
@@ -259,9 +283,9 @@ public record CudaGemmPlan(
    */
   public static CudaGemmPlan w4a16Ring(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
-    if (rows > SMALL_MAX_ROWS) {
+    if (rows > RING_MAX_ROWS) {
       throw new IllegalArgumentException(
-          "the ring kernels take at most " + SMALL_MAX_ROWS + " rows, the call has " + rows);
+          "the ring kernels take at most " + RING_MAX_ROWS + " rows, the call has " + rows);
     }
     int tiles = rows <= SMALL_TILE_ROWS ? 1 : 2;
     String tile = "ring" + SMALL_TILE_ROWS * tiles;
@@ -316,7 +340,7 @@ public record CudaGemmPlan(
   public static boolean ringPays(int rows, int nPadded, int kPadded, int sms) {
     long chunks = (long) (nPadded / STRIP) * (kPadded / SMALL_CHUNK);
     return rows >= RING_MIN_ROWS
-        && rows <= SMALL_MAX_ROWS
+        && rows <= RING_MAX_ROWS
         && chunks >= (long) RING_MIN_CHUNKS_PER_SM * sms;
   }
 

@@ -99,8 +99,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
   }
 
   /**
-   * Which kernel takes W4A16 calls of up to 16 rows on {@code device}, and why, for {@code doctor}:
-   * the ring kernels where they pay ({@link CudaGemmPlan#ringPays}), the per-warp kernel elsewhere.
+   * Which kernel takes W4A16 calls of up to 32 rows on {@code device}, and why, for {@code doctor}:
+   * up to 16 the ring kernels where they pay ({@link CudaGemmPlan#ringPays}), the per-warp kernel
+   * elsewhere; 17 to 32 the per-warp kernel with four B tiles where its shared memory fits.
    */
   public static String smallRowsKernels(CudaDevice device) {
     return smallRowsKernels(
@@ -109,21 +110,34 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
   static String smallRowsKernels(int cc, int sharedOptin, String choice) {
     String why = ringUnavailable(cc, sharedOptin);
+    String upTo16;
     if (why != null) {
-      return "W4A16 at 1-16 rows: the per-warp kernel (" + why + ")";
+      upTo16 = "W4A16 at 1-16 rows: the per-warp kernel (" + why + ")";
+    } else {
+      upTo16 =
+          switch (choice) {
+            case "ring" ->
+                "W4A16 at 1-16 rows: the ring kernels (" + SMALL_KERNEL_PROPERTY + "=ring)";
+            case "warps" ->
+                "W4A16 at 1-16 rows: the per-warp kernel (" + SMALL_KERNEL_PROPERTY + "=warps)";
+            default ->
+                "W4A16 at "
+                    + CudaGemmPlan.RING_MIN_ROWS
+                    + "-16 rows on layers of at least "
+                    + CudaGemmPlan.RING_MIN_CHUNKS_PER_SM
+                    + " 64x64 weight chunks per SM: the ring kernels (bulk copies); other calls of"
+                    + " up to 16 rows: the per-warp kernel";
+          };
     }
-    return switch (choice) {
-      case "ring" -> "W4A16 at 1-16 rows: the ring kernels (" + SMALL_KERNEL_PROPERTY + "=ring)";
-      case "warps" ->
-          "W4A16 at 1-16 rows: the per-warp kernel (" + SMALL_KERNEL_PROPERTY + "=warps)";
-      default ->
-          "W4A16 at "
-              + CudaGemmPlan.RING_MIN_ROWS
-              + "-16 rows on layers of at least "
-              + CudaGemmPlan.RING_MIN_CHUNKS_PER_SM
-              + " 64x64 weight chunks per SM: the ring kernels (bulk copies); other calls of up to"
-              + " 16 rows: the per-warp kernel";
-    };
+    int needed = CudaGemmPlan.smallSharedBytes(4, true);
+    return upTo16
+        + (sharedOptin >= needed
+            ? "; 17-32 rows: the per-warp kernel with four B tiles"
+            : "; 17-32 rows: the medium tile (the per-warp kernel's four-tile slots need "
+                + needed
+                + " bytes of shared memory per block, the device allows "
+                + sharedOptin
+                + ")");
   }
 
   /** K per mma step: a group must hold whole steps. */
@@ -271,6 +285,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
           layout.kPadded(),
           zeros != null,
           device.smCount(),
+          device.maxSharedMemoryPerBlockOptin(),
           (tile, threads, shared) -> blocksPerSm(module, kernelName(tile), threads, shared));
     }
 
@@ -403,7 +418,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
     /** Whether {@link #plan} gives calls of {@code rows} rows a ring kernel. */
     private boolean ringPlan(int rows) {
-      if (rows > CudaGemmPlan.SMALL_MAX_ROWS || scalesByStrip == null) {
+      if (rows > CudaGemmPlan.RING_MAX_ROWS || scalesByStrip == null) {
         return false; // scalesByStrip: the device can run the ring kernels
       }
       return ringBlocksOverride > 0

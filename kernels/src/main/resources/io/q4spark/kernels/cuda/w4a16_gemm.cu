@@ -938,16 +938,16 @@ __device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* _
   KERNEL(q4_w4a16_##TILE##_bf16_sym, __VA_ARGS__, true, false)       \
   KERNEL(q4_w4a16_##TILE##_bf16_zp, __VA_ARGS__, true, true)
 
-// medium (17 to 64 rows): 64 x 64 with 256-k stages, four warps taking turns over a stage's
+// medium (up to 64 rows): 64 x 64 with 256-k stages, four warps taking turns over a stage's
 // sixteen k16 steps, three stages (each block keeps 16 KiB of weights in flight and spends its
 // per-stage overhead on 8 KiB); large: 128 x 256 with 64-k stages, eight warps tiling M and N,
-// four stages. Up to 16 rows the small-M kernel below takes over.
+// four stages. Up to 32 rows the small-M kernel below takes over (where its shared memory fits).
 Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, medium, 1, 1, 4, 4, 256, 3)
 Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, large, 2, 4, 1, 4, 64, 4)
 
-// Small-M entry points: q4_w4a16_small<8|16>_<f16|bf16>_<sym|zp>, 8 or 16 rows (one or two n8
-// B tiles). Same arguments as the tiled kernels except G, passed as groupShift: log2(G), or 31
-// when one group covers K (then every k maps to group 0).
+// Small-M entry points: q4_w4a16_small<8|16|32>_<f16|bf16>_<sym|zp>, 8, 16 or 32 rows (one, two
+// or four n8 B tiles). Same arguments as the tiled kernels except G, passed as groupShift:
+// log2(G), or 31 when one group covers K (then every k maps to group 0).
 #define Q4_W4A16_SMALL_KERNEL(NAME, WARPS, MT, STAGES, MIN_BLOCKS, BF16, ZP)                     \
   extern "C" __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS) NAME(                       \
       const u16* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,     \
@@ -963,6 +963,10 @@ Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, large, 2, 4, 1, 4, 64, 4)
 // weights per SM in flight; registers are capped where that occupancy needs no more.
 Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small8, 8, 1, 3, 2)
 Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small16, 8, 2, 3, 2)
+// small32: four n8 B tiles (17 to 32 rows). 8 x 3 slots of 6.3 / 6.5 KiB (each warp keeps its
+// own 32 activation rows per chunk): one block, 8 warps, per SM, with registers for the 64
+// accumulators and 32 B-fragment words a lane holds.
+Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small32, 8, 4, 3, 1)
 
 // Ring entry points (sm_90 and newer; compiled to an empty body below that):
 // q4_w4a16_ring<8|16>_<f16|bf16>_<sym|zp>, one block per SM of 16 consumer warps and a producer

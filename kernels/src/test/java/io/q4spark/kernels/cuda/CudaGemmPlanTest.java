@@ -107,7 +107,7 @@ class CudaGemmPlanTest {
     assertTrue(CudaGemmPlan.ringPays(8, 14336, 4096, H100_SMS));
     assertTrue(CudaGemmPlan.ringPays(16, 4096, 14336, H100_SMS));
     assertTrue(!CudaGemmPlan.ringPays(7, 14336, 4096, H100_SMS), "few rows");
-    assertTrue(!CudaGemmPlan.ringPays(17, 14336, 4096, H100_SMS), "the tiled kernels' rows");
+    assertTrue(!CudaGemmPlan.ringPays(17, 14336, 4096, H100_SMS), "small32's rows");
     assertTrue(!CudaGemmPlan.ringPays(16, 4096, 4096, H100_SMS), "31 chunks per SM");
   }
 
@@ -116,11 +116,12 @@ class CudaGemmPlanTest {
     int hopper = 227 * 1024;
     assertEquals(
         "W4A16 at 1-16 rows: the per-warp kernel (the ring kernels need sm_90 (bulk copies), the"
-            + " device is sm_80)",
+            + " device is sm_80); 17-32 rows: the per-warp kernel with four B tiles",
         CudaW4A16Kernel.smallRowsKernels(80, 163 * 1024, "auto"));
     String smallSm = CudaW4A16Kernel.smallRowsKernels(120, 99 * 1024, "auto");
     assertTrue(
         smallSm.contains("bytes of shared memory per block, the device allows 101376"), smallSm);
+    assertTrue(smallSm.contains("; 17-32 rows: the medium tile (the per-warp kernel's"), smallSm);
     String auto = CudaW4A16Kernel.smallRowsKernels(90, hopper, "auto");
     assertTrue(auto.startsWith("W4A16 at 8-16 rows on layers of at least 64 "), auto);
     assertTrue(CudaW4A16Kernel.smallRowsKernels(90, hopper, "warps").contains("=warps"));
@@ -132,9 +133,20 @@ class CudaGemmPlanTest {
     assertEquals("small8", CudaGemmPlan.w4a16(8, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("small16", CudaGemmPlan.w4a16(9, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("small16", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, H100).tile());
-    assertEquals("medium", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small32", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small32", CudaGemmPlan.w4a16(32, 4096, 4096, true, H100_SMS, H100).tile());
+    assertEquals(32, CudaGemmPlan.w4a16(32, 4096, 4096, true, H100_SMS, H100).blockRows());
+    assertEquals("medium", CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("large", CudaGemmPlan.w4a16(65, 4096, 4096, true, H100_SMS, H100).tile());
+    // where a block cannot have small32's slots (99 KiB on sm_86 / sm_89 / sm_120), the medium tile
+    assertEquals(
+        "medium", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, 99 * 1024, H100).tile());
+    assertEquals(
+        "small16", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, 99 * 1024, H100).tile());
     // zero points add a second scale-sized array to every stage
+    assertTrue(
+        CudaGemmPlan.w4a16(33, 4096, 4096, true, H100_SMS, H100).sharedBytes()
+            > CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, H100).sharedBytes());
     assertTrue(
         CudaGemmPlan.w4a16(17, 4096, 4096, true, H100_SMS, H100).sharedBytes()
             > CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).sharedBytes());
