@@ -65,10 +65,10 @@ public record CudaGemmPlan(
   static final int SMALL_TILE_ROWS = 8;
 
   /**
-   * Rows the small-M kernel serves (four n8 B tiles, {@code small32}, where the device gives a
+   * Rows the small-M kernel serves (eight n8 B tiles, {@code small64}, where the device gives a
    * block its {@link #smallSharedBytes}); larger calls take the tiled kernels.
    */
-  static final int SMALL_MAX_ROWS = 32;
+  static final int SMALL_MAX_ROWS = 64;
 
   /** Rows the ring kernels serve (two n8 B tiles: {@code ring16}). */
   static final int RING_MAX_ROWS = 16;
@@ -82,33 +82,36 @@ public record CudaGemmPlan(
 
   /**
    * Shared-memory slots per small-M warp ({@code STAGES}): two chunks in flight while one computes
-   * (4 KiB of weights per warp), and 8 x 3 slots still let two blocks share an SM.
+   * (4 KiB of weights per warp), and 8 x 3 slots still let two blocks share an SM; {@code
+   * small64}'s slots (64 activation rows each) are two, one chunk in flight.
    */
-  static final int SMALL_STAGES = 3;
+  static int smallStages(int tiles) {
+    return tiles == 8 ? 2 : 3;
+  }
 
   /** K per small-M chunk: four k16 steps, the weights' K padding. */
   static final int SMALL_CHUNK = 64;
 
   /**
-   * Dynamic shared memory of a small-M block: each warp's {@link #SMALL_STAGES} slots (a chunk's 2
+   * Dynamic shared memory of a small-M block: each warp's {@link #smallStages} slots (a chunk's 2
    * KiB of weights, {@code 8 * tiles} activation rows of 64 k, two halves of scale pairs and, with
    * zero points, of zero pairs), which the warps' final sums reuse.
    */
   static int smallSharedBytes(int tiles, boolean zeroPoints) {
     int slot = 4 * 512 + 8 * tiles * 128 + 256 * (zeroPoints ? 2 : 1);
     int reduce = SMALL_WARPS * 16 * tiles * 32 * 4;
-    return Math.max(SMALL_WARPS * SMALL_STAGES * slot, reduce);
+    return Math.max(SMALL_WARPS * smallStages(tiles) * slot, reduce);
   }
 
   /**
-   * Plan of a W4A16 call. Up to 32 rows the small-M kernel ({@code small8} up to 8 rows, {@code
-   * small16} up to 16, {@code small32} up to 32): weights are the mma's A side, each warp streams
-   * one 64-column strip's chunks straight into registers, split-K across blocks when the strips
-   * cannot fill the GPU. Up to 64 rows the {@code medium} tile (64 x 64 with 256-k stages, four
-   * warps taking turns over a stage's k16 steps, three stages): long stages spread each stage's
-   * fixed cost over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256 with 64-k stages,
-   * eight warps over M and N, four stages) reuses each weight tile across 128 rows; it is
-   * compute-bound, so its splits are not limited by the partial sums' traffic.
+   * Plan of a W4A16 call. Up to 64 rows the small-M kernel ({@code small8} up to 8 rows, {@code
+   * small16} up to 16, {@code small32} up to 32, {@code small64} up to 64): weights are the mma's A
+   * side, each warp streams one 64-column strip's chunks straight into registers, split-K across
+   * blocks when the strips cannot fill the GPU. Up to 64 rows the {@code medium} tile (64 x 64 with
+   * 256-k stages, four warps taking turns over a stage's k16 steps, three stages): long stages
+   * spread each stage's fixed cost over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256
+   * with 64-k stages, eight warps over M and N, four stages) reuses each weight tile across 128
+   * rows; it is compute-bound, so its splits are not limited by the partial sums' traffic.
    */
   public static CudaGemmPlan w4a16(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
@@ -117,8 +120,8 @@ public record CudaGemmPlan(
 
   /**
    * As above on a device that gives a block at most {@code sharedOptin} bytes of shared memory:
-   * calls of 17 to 32 rows take {@code small32} only where its slots fit, the {@code medium} tile
-   * elsewhere.
+   * calls of 17 to 64 rows take {@code small32} / {@code small64} only where their slots fit, the
+   * {@code medium} tile elsewhere.
    */
   public static CudaGemmPlan w4a16(
       int rows,
@@ -128,10 +131,11 @@ public record CudaGemmPlan(
       int sms,
       int sharedOptin,
       Occupancy occupancy) {
-    int smallMax =
-        smallSharedBytes(4, zeroPoints) <= sharedOptin ? SMALL_MAX_ROWS : 2 * SMALL_TILE_ROWS;
-    if (rows <= smallMax) {
-      int tiles = rows <= SMALL_TILE_ROWS ? 1 : rows <= 2 * SMALL_TILE_ROWS ? 2 : 4;
+    int tiles = Integer.highestOneBit(Math.max(1, (rows + SMALL_TILE_ROWS - 1) / SMALL_TILE_ROWS));
+    tiles = tiles * SMALL_TILE_ROWS < rows ? 2 * tiles : tiles; // B tiles: 1, 2, 4 or 8
+    // Up to 16 rows always (the slots fit every device this runs on), beyond where they fit.
+    if (rows <= SMALL_MAX_ROWS
+        && (tiles <= 2 || smallSharedBytes(tiles, zeroPoints) <= sharedOptin)) {
       int chunks = (kPadded + SMALL_CHUNK - 1) / SMALL_CHUNK;
       return plan(
           "small" + SMALL_TILE_ROWS * tiles,

@@ -99,9 +99,10 @@ public final class CudaW4A16Kernel implements LinearKernel {
   }
 
   /**
-   * Which kernel takes W4A16 calls of up to 32 rows on {@code device}, and why, for {@code doctor}:
+   * Which kernel takes W4A16 calls of up to 64 rows on {@code device}, and why, for {@code doctor}:
    * up to 16 the ring kernels where they pay ({@link CudaGemmPlan#ringPays}), the per-warp kernel
-   * elsewhere; 17 to 32 the per-warp kernel with four B tiles where its shared memory fits.
+   * elsewhere; 17 to 64 the per-warp kernel with four or eight B tiles where its shared memory
+   * fits.
    */
   public static String smallRowsKernels(CudaDevice device) {
     return smallRowsKernels(
@@ -129,15 +130,24 @@ public final class CudaW4A16Kernel implements LinearKernel {
                     + " up to 16 rows: the per-warp kernel";
           };
     }
-    int needed = CudaGemmPlan.smallSharedBytes(4, true);
-    return upTo16
-        + (sharedOptin >= needed
-            ? "; 17-32 rows: the per-warp kernel with four B tiles"
-            : "; 17-32 rows: the medium tile (the per-warp kernel's four-tile slots need "
-                + needed
-                + " bytes of shared memory per block, the device allows "
-                + sharedOptin
-                + ")");
+    return upTo16 + manyTiles(4, sharedOptin) + manyTiles(8, sharedOptin);
+  }
+
+  /** Which kernel takes the calls the small-M kernel's {@code tiles} B tiles would, and why. */
+  private static String manyTiles(int tiles, int sharedOptin) {
+    int needed = CudaGemmPlan.smallSharedBytes(tiles, true);
+    String rows = (4 * tiles + 1) + "-" + 8 * tiles + " rows: ";
+    return sharedOptin >= needed
+        ? "; " + rows + "the per-warp kernel with " + tiles + " B tiles"
+        : "; "
+            + rows
+            + "the medium tile (the per-warp kernel's "
+            + tiles
+            + "-tile slots need "
+            + needed
+            + " bytes of shared memory per block, the device allows "
+            + sharedOptin
+            + ")";
   }
 
   /** K per mma step: a group must hold whole steps. */

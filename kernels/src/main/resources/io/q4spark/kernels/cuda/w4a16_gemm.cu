@@ -425,53 +425,58 @@ __device__ __forceinline__ void acc_output(int e, int l, int& nn, int& m) {
   m = 8 * mt + 2 * (l & 3) + (r & 1);
 }
 
-// One 64-k chunk of a warp's strip, its operands already in registers: wv, the four k16 steps'
-// weight words; sv / zv, the scale (zero) pairs of the lane's rows g and g + 8 in the two 32-k
-// halves; b, the B fragments (activations) of both halves. Dequantizes and runs the mma's.
+// One 32-k half h of a 64-k chunk of a warp's strip, its operands already in registers: wv, the
+// four k16 steps' weight words (steps 2h and 2h + 1 are used); s / z, the scale (zero) pairs of
+// the lane's rows g and g + 8 in this half; b, the half's B fragments (activations). Dequantizes
+// and runs the mma's.
+template <int MT, bool BF16, bool ZP>
+__device__ __forceinline__ void half_mma(float (&acc)[4][MT][4], const uint4 (&wv)[CHUNK_STEPS],
+                                         int h, uint4 s, uint4 z, const u32 (&b)[MT][4]) {
+  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
+  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
+  const u32 sp[4] = {s.x, s.y, s.z, s.w};
+  u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p) {
+    sg[p] = splat_half<0>(sp[p]);
+    sg8[p] = splat_half<1>(sp[p]);
+    zg[p] = zg8[p] = symZero;
+    zgHi[p] = zg8Hi[p] = symZeroHi;
+  }
+  if (ZP) {
+    const u32 zp[4] = {z.x, z.y, z.z, z.w};
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      zg[p] = splat_half<0>(zp[p]);
+      zg8[p] = splat_half<1>(zp[p]);
+      if (!BF16) {
+        // -(64 + zero) = 960 - (1024 + zero), exact.
+        zgHi[p] = sub2<false>(0x63806380u, zg[p]);
+        zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
+      }
+    }
+  }
+#pragma unroll
+  for (int jj = 0; jj < 2; ++jj) {
+    const uint4 w4 = wv[2 * h + jj];
+    const u32 words[4] = {w4.x, w4.y, w4.z, w4.w};
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      u32 a[4];
+      dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) mma_m16n8k16<BF16>(acc[p][mt], a, b[mt][2 * jj], b[mt][2 * jj + 1]);
+    }
+  }
+}
+
+// One 64-k chunk: both halves (see half_mma); sv / zv and b per half.
 template <int MT, bool BF16, bool ZP>
 __device__ __forceinline__ void chunk_mma(float (&acc)[4][MT][4], const uint4 (&wv)[CHUNK_STEPS],
                                           const uint4 (&sv)[2], const uint4 (&zv)[2],
                                           const u32 (&b)[2][MT][4]) {
-  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
-  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const u32 sp[4] = {sv[h].x, sv[h].y, sv[h].z, sv[h].w};
-    u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
-#pragma unroll
-    for (int p = 0; p < 4; ++p) {
-      sg[p] = splat_half<0>(sp[p]);
-      sg8[p] = splat_half<1>(sp[p]);
-      zg[p] = zg8[p] = symZero;
-      zgHi[p] = zg8Hi[p] = symZeroHi;
-    }
-    if (ZP) {
-      const u32 zp[4] = {zv[h].x, zv[h].y, zv[h].z, zv[h].w};
-#pragma unroll
-      for (int p = 0; p < 4; ++p) {
-        zg[p] = splat_half<0>(zp[p]);
-        zg8[p] = splat_half<1>(zp[p]);
-        if (!BF16) {
-          // -(64 + zero) = 960 - (1024 + zero), exact.
-          zgHi[p] = sub2<false>(0x63806380u, zg[p]);
-          zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
-        }
-      }
-    }
-#pragma unroll
-    for (int jj = 0; jj < 2; ++jj) {
-      const uint4 w4 = wv[2 * h + jj];
-      const u32 words[4] = {w4.x, w4.y, w4.z, w4.w};
-#pragma unroll
-      for (int p = 0; p < 4; ++p) {
-        u32 a[4];
-        dequant<BF16>(words[p], sg[p], sg8[p], zg[p], zg8[p], zgHi[p], zg8Hi[p], a);
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-          mma_m16n8k16<BF16>(acc[p][mt], a, b[h][mt][2 * jj], b[h][mt][2 * jj + 1]);
-      }
-    }
-  }
+  for (int h = 0; h < 2; ++h) half_mma<MT, BF16, ZP>(acc, wv, h, sv[h], zv[h], b[h]);
 }
 
 template <int WARPS, int MT, int STAGES, bool BF16, bool ZP>
@@ -550,22 +555,37 @@ __device__ __forceinline__ void gemv(const u16* __restrict__ A, const uint4* __r
   // with the mma's, so they would otherwise wait for each other): the four steps' weights, the
   // scale (and zero) pairs of the lane's rows g and g + 8 in the two 32-k halves, the B fragments;
   // then per half the scale splats and per step the dequantization and four (or eight) mma's.
+  // With eight B tiles (MT = 8) the 128 accumulators leave no room for both halves' fragments:
+  // each half's are read just before its mma's.
   auto computeChunk = [&](int slot) {
     const u32 base = warpBase + slot * T::SLOT_BYTES;
     uint4 wv[CHUNK_STEPS], sv[2], zv[2];
-    u32 b[2][MT][4];
 #pragma unroll
     for (int j = 0; j < CHUNK_STEPS; ++j) wv[j] = ld_shared16(base + j * 512 + lane * 16);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       sv[h] = ld_shared16(base + W_BYTES + T::X_BYTES + h * 128 + g * 16);
       if (ZP) zv[h] = ld_shared16(base + W_BYTES + T::X_BYTES + T::S_BYTES + h * 128 + g * 16);
-      // Matrices 0..3 of an x4 at pieces 4h + 0..3: (b0, b1) of steps 2h and 2h + 1.
+    }
+    // Matrices 0..3 of an x4 at pieces 4h + 0..3: (b0, b1) of steps 2h and 2h + 1.
+    auto loadB = [&](int h, u32 (&bh)[MT][4]) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
-        ldmatrix_x4(b[h][mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
+        ldmatrix_x4(bh[mt], base + W_BYTES + swizzle128(8 * mt + (lane & 7), 4 * h + (lane >> 3)));
+    };
+    if (MT > 4) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        u32 bh[MT][4];
+        loadB(h, bh);
+        half_mma<MT, BF16, ZP>(acc, wv, h, sv[h], zv[h], bh);
+      }
+    } else {
+      u32 b[2][MT][4];
+      loadB(0, b[0]);
+      loadB(1, b[1]);
+      chunk_mma<MT, BF16, ZP>(acc, wv, sv, zv, b);
     }
-    chunk_mma<MT, BF16, ZP>(acc, wv, sv, zv, b);
   };
 
   // Chunk i lives in slot i % STAGES; chunks i + 1 .. i + STAGES - 1 are in flight while it
@@ -941,12 +961,12 @@ __device__ __forceinline__ void ring(const uint4* __restrict__ A, const uint4* _
 // medium (up to 64 rows): 64 x 64 with 256-k stages, four warps taking turns over a stage's
 // sixteen k16 steps, three stages (each block keeps 16 KiB of weights in flight and spends its
 // per-stage overhead on 8 KiB); large: 128 x 256 with 64-k stages, eight warps tiling M and N,
-// four stages. Up to 32 rows the small-M kernel below takes over (where its shared memory fits).
+// four stages. Up to 64 rows the small-M kernel below takes over (where its shared memory fits).
 Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, medium, 1, 1, 4, 4, 256, 3)
 Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, large, 2, 4, 1, 4, 64, 4)
 
-// Small-M entry points: q4_w4a16_small<8|16|32>_<f16|bf16>_<sym|zp>, 8, 16 or 32 rows (one, two
-// or four n8 B tiles). Same arguments as the tiled kernels except G, passed as groupShift:
+// Small-M entry points: q4_w4a16_small<8|16|32|64>_<f16|bf16>_<sym|zp>, 8, 16, 32 or 64 rows
+// (one, two, four or eight n8 B tiles). Same arguments as the tiled kernels except G, passed as groupShift:
 // log2(G), or 31 when one group covers K (then every k maps to group 0).
 #define Q4_W4A16_SMALL_KERNEL(NAME, WARPS, MT, STAGES, MIN_BLOCKS, BF16, ZP)                     \
   extern "C" __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS) NAME(                       \
@@ -967,6 +987,9 @@ Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small16, 8, 2, 3, 2)
 // own 32 activation rows per chunk): one block, 8 warps, per SM, with registers for the 64
 // accumulators and 32 B-fragment words a lane holds.
 Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small32, 8, 4, 3, 1)
+// small64: eight n8 B tiles (33 to 64 rows). Slots of 10.3 / 10.5 KiB, so two per warp (one chunk
+// in flight while one computes; each chunk is twice the mma work of small32's).
+Q4_W4A16_VARIANTS(Q4_W4A16_SMALL_KERNEL, small64, 8, 8, 2, 1)
 
 // Ring entry points (sm_90 and newer; compiled to an empty body below that):
 // q4_w4a16_ring<8|16>_<f16|bf16>_<sym|zp>, one block per SM of 16 consumer warps and a producer

@@ -116,12 +116,17 @@ class CudaGemmPlanTest {
     int hopper = 227 * 1024;
     assertEquals(
         "W4A16 at 1-16 rows: the per-warp kernel (the ring kernels need sm_90 (bulk copies), the"
-            + " device is sm_80); 17-32 rows: the per-warp kernel with four B tiles",
+            + " device is sm_80); 17-32 rows: the per-warp kernel with 4 B tiles; 33-64 rows: the"
+            + " medium tile (the per-warp kernel's 8-tile slots need 172032 bytes of shared memory"
+            + " per block, the device allows 166912)",
         CudaW4A16Kernel.smallRowsKernels(80, 163 * 1024, "auto"));
     String smallSm = CudaW4A16Kernel.smallRowsKernels(120, 99 * 1024, "auto");
     assertTrue(
         smallSm.contains("bytes of shared memory per block, the device allows 101376"), smallSm);
     assertTrue(smallSm.contains("; 17-32 rows: the medium tile (the per-warp kernel's"), smallSm);
+    assertTrue(
+        CudaW4A16Kernel.smallRowsKernels(90, hopper, "auto")
+            .endsWith("; 33-64 rows: the per-warp kernel with 8 B tiles"));
     String auto = CudaW4A16Kernel.smallRowsKernels(90, hopper, "auto");
     assertTrue(auto.startsWith("W4A16 at 8-16 rows on layers of at least 64 "), auto);
     assertTrue(CudaW4A16Kernel.smallRowsKernels(90, hopper, "warps").contains("=warps"));
@@ -136,7 +141,13 @@ class CudaGemmPlanTest {
     assertEquals("small32", CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).tile());
     assertEquals("small32", CudaGemmPlan.w4a16(32, 4096, 4096, true, H100_SMS, H100).tile());
     assertEquals(32, CudaGemmPlan.w4a16(32, 4096, 4096, true, H100_SMS, H100).blockRows());
-    assertEquals("medium", CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals("small64", CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, H100).tile());
+    assertEquals(64, CudaGemmPlan.w4a16(64, 4096, 4096, true, H100_SMS, H100).blockRows());
+    // A100: 163 KiB per block, small32's slots fit, small64's do not
+    assertEquals(
+        "small32", CudaGemmPlan.w4a16(32, 4096, 4096, true, H100_SMS, 163 * 1024, H100).tile());
+    assertEquals(
+        "medium", CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, 163 * 1024, H100).tile());
     assertEquals("large", CudaGemmPlan.w4a16(65, 4096, 4096, true, H100_SMS, H100).tile());
     // where a block cannot have small32's slots (99 KiB on sm_86 / sm_89 / sm_120), the medium tile
     assertEquals(
@@ -145,8 +156,8 @@ class CudaGemmPlanTest {
         "small16", CudaGemmPlan.w4a16(16, 4096, 4096, false, H100_SMS, 99 * 1024, H100).tile());
     // zero points add a second scale-sized array to every stage
     assertTrue(
-        CudaGemmPlan.w4a16(33, 4096, 4096, true, H100_SMS, H100).sharedBytes()
-            > CudaGemmPlan.w4a16(33, 4096, 4096, false, H100_SMS, H100).sharedBytes());
+        CudaGemmPlan.w4a16(40, 4096, 4096, true, H100_SMS, 163 * 1024, H100).sharedBytes()
+            > CudaGemmPlan.w4a16(40, 4096, 4096, false, H100_SMS, 163 * 1024, H100).sharedBytes());
     assertTrue(
         CudaGemmPlan.w4a16(17, 4096, 4096, true, H100_SMS, H100).sharedBytes()
             > CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).sharedBytes());

@@ -128,9 +128,23 @@ class CudaKernelsTest {
             }
             CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
             System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "warps");
-            // 17-32 rows: the per-warp kernel with four B tiles (small32)
+            // 17-64 rows: the per-warp kernel with four and eight B tiles (small32, small64)
             compareRows(
-                new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r, 1, 3, 8, 9, 16, 17, 24, 32);
+                new CudaW4A16Kernel(),
+                new ScalarW4A16Kernel(),
+                c,
+                r,
+                1,
+                3,
+                8,
+                9,
+                16,
+                17,
+                24,
+                32,
+                33,
+                50,
+                64);
           } finally {
             CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
             System.clearProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY);
