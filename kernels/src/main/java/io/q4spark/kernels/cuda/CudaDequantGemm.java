@@ -24,22 +24,18 @@ final class CudaDequantGemm implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CudaDequantGemm.class);
 
   /**
-   * Rows from which a call takes this path, for layers of more than {@link #SMALL_LAYER} weights.
-   * Measured on the H200 (bench gpu, 2026-12-02; µs of the mma kernel / this path): 4096x14336 at
-   * 32 rows 65.7 / 79.8, at 64 rows 73.0 / 80.2, at 128 rows 147.0 / 81.3; 14336x4096 62.7 / 79.6,
-   * 80.3 / 80.8, 147.2 / 83.6. The JVM property {@code q4spark.cuda.dequantGemmMinRows} overrides
-   * both thresholds, for such measurements.
+   * Rows from which a call takes this path: every row count the small-M kernel serves ({@link
+   * CudaGemmPlan#SMALL_MAX_ROWS}) stays on the mma kernels. Measured on the H200 (bench gpu,
+   * 2026-12-02, fourth session; µs of the mma kernels / this path): 4096x4096 at 32 rows 17.0 /
+   * 25.0, at 64 23.0 / 24.9, at 80 (tiled kernel) 75.2 / 28.0; 4096x6144 18.1 / 37.1, 28.5 / 37.4,
+   * 91.7 / 37.7; 4096x14336 33.3 / 78.0, 49.8 / 78.5, 117.4 / 78.8; 14336x4096 33.8 / 77.4, 53.8 /
+   * 79.0, 113.9 / 80.0. (Before the small-M kernel took 17-64 rows, the tiled kernels won up to 95
+   * rows on the large layers and up to 31 on 4096x4096.) Where a block cannot have the small-M
+   * kernel's shared memory for 33-64 rows, the medium tile takes them, within a few percent of this
+   * path on the H200 (4096x4096 at 33-64 rows 25.6-25.9 / 24.9; 4096x14336 at 64 rows 74.9 / 78.5).
+   * The JVM property {@code q4spark.cuda.dequantGemmMinRows} overrides it, for such measurements.
    */
-  static final int MIN_ROWS = 96;
-
-  /**
-   * The same for layers of at most {@link #SMALL_LAYER} weights, where the dequantization is short
-   * (4096x4096: 31.3 / 25.9 µs at 32 rows, 40.7 / 25.8 at 64).
-   */
-  static final int MIN_ROWS_SMALL_LAYER = 32;
-
-  /** 4096 x 4096 weights. */
-  static final long SMALL_LAYER = 1L << 24;
+  static final int MIN_ROWS = CudaGemmPlan.SMALL_MAX_ROWS + 1;
 
   private static final Integer MIN_ROWS_OVERRIDE =
       Integer.getInteger("q4spark.cuda.dequantGemmMinRows");
@@ -90,10 +86,7 @@ final class CudaDequantGemm implements AutoCloseable {
 
   /** Whether a call of {@code rows} rows on a K x N layer takes this path. */
   static boolean takes(int rows, int k, int n) {
-    int min =
-        MIN_ROWS_OVERRIDE != null
-            ? MIN_ROWS_OVERRIDE
-            : (long) k * n <= SMALL_LAYER ? MIN_ROWS_SMALL_LAYER : MIN_ROWS;
+    int min = MIN_ROWS_OVERRIDE != null ? MIN_ROWS_OVERRIDE : MIN_ROWS;
     return rows >= min && cublas() != null;
   }
 

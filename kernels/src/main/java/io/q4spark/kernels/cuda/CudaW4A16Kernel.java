@@ -18,16 +18,16 @@ import java.util.List;
  * W4A16 on NVIDIA tensor cores ({@code w4a16_gemm.cu}), Marlin-class: int4 weights streamed once
  * through a cp.async pipeline with an L2 evict-first hint, dequantized in registers with the
  * reference's single rounding, m16n8k16 fp16/bf16 mma with fp32 accumulation, split-K when a call
- * has too few output tiles to fill the SMs. Up to 16 rows a separate kernel reads the same packed
+ * has too few output tiles to fill the SMs. Up to 64 rows a separate kernel reads the same packed
  * weights as the mma's A operand (16 output columns per mma, the rows on the n8 side), each warp
  * streaming its own chunks through shared memory; on sm_90 and newer, calls of 8 to 16 rows on
  * large layers take the ring kernels instead (one block per SM, a producer warp filling a ring of
  * shared-memory stages with bulk copies, an equal share of the weights per SM: {@link
- * CudaGemmPlan#ringPays}); larger calls take the tiled kernels. From {@link
- * CudaDequantGemm#MIN_ROWS} rows on (fewer for small layers), a call instead dequantizes the
- * weights once into 16-bit scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where that
- * dense GEMM is faster. The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except
- * for the order of the fp32 additions.
+ * CudaGemmPlan#ringPays}); the tiled kernels take 17-64 rows where the small-M kernel's shared
+ * memory does not fit. From {@link CudaDequantGemm#MIN_ROWS} rows on, a call instead dequantizes
+ * the weights once into 16-bit scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where
+ * that dense GEMM is faster. The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s
+ * except for the order of the fp32 additions.
  *
  * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
  * tensor cores take 16-bit inputs; fp32 layers stay on the CPU kernels); group sizes 32, 64, 128,
