@@ -6,6 +6,7 @@ import io.q4spark.kernels.PreparedLinear;
 import io.q4spark.kernels.QuantizedLinear;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -79,11 +80,11 @@ final class SimdW4A16Layer implements PreparedLinear {
    */
   private final boolean folded;
 
-  /** Fraction bits of the activation dtype, for the rounding of dequantized weights. */
-  private final int mantissa;
-
-  /** Biased fp32 exponent of the activation dtype's smallest ulp. */
-  private final int minUlpExponent;
+  /**
+   * Bits {@link #roundBits} drops to round a dequantized weight to the activation dtype: {@link
+   * #BF16_DROP} or {@link #F16_DROP} (unused for fp32).
+   */
+  private final int drop;
 
   /** Whether position == input feature for every k (no act-order, no padding). */
   private final boolean identityPositions;
@@ -135,8 +136,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     }
     starts[count++] = groups;
     this.chunkStart = java.util.Arrays.copyOf(starts, count);
-    this.mantissa = act == DType.BF16 ? BF16_MANTISSA : F16_MANTISSA;
-    this.minUlpExponent = act == DType.BF16 ? BF16_MIN_ULP_EXPONENT : F16_MIN_ULP_EXPONENT;
+    this.drop = act == DType.BF16 ? BF16_DROP : F16_DROP;
     if (act == DType.F16) {
       for (int i = 0; i < scales.length; i++) {
         // |code - zero| <= 15: a larger product would round to infinity in fp16.
@@ -192,7 +192,7 @@ final class SimdW4A16Layer implements PreparedLinear {
     int groups = panels.groups;
     // Fewer than MICRO_ROWS rows stream the weights, decoding them in registers: fp32 with the
     // scales folded out (oneRow, fourRows), fp16 / bf16 rounding each weight to the dtype as the
-    // reference does (rowsRoundedBf16, rowsRoundedF16, rows in pairs). More rows share one
+    // reference does (rowsRoundedBits, rowsRoundedF16, rows in pairs). More rows share one
     // buffered dequantization per call. Measured at 4096x4096, 2 threads, hot, ms, streamed /
     // buffered: bf16 1.30 / 2.78 at 1 row, 1.62 / 3.77 at 2, 3.13 (3 rows streamed) and 3.36 (4)
     // against 5.15 and 5.73 for fp16 buffered at 3 and 4; fp16 2.01 / 2.79 at 1 row, 2.31 / 3.76
@@ -345,14 +345,9 @@ final class SimdW4A16Layer implements PreparedLinear {
       float[] xp, float[] groupSums, int rows, float[] acc, int from, int to) {
     int groups = panels.groups;
     if (!folded) {
-      boolean bf16 = config.actType() == DType.BF16;
       for (int n0 = from; n0 < to; n0 += P) {
         for (int m = 0; m < rows; m += 2) {
-          if (bf16) {
-            rowsRoundedBf16(xp, acc, m, n0, m + 1 < rows);
-          } else {
-            rowsRoundedF16(xp, acc, m, n0, m + 1 < rows);
-          }
+          rowsRounded(xp, acc, m, n0, m + 1 < rows);
         }
       }
       return;
@@ -517,7 +512,7 @@ final class SimdW4A16Layer implements PreparedLinear {
           IntVector code = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
           FloatVector v = ((FloatVector) code.convert(VectorOperators.I2F, 0)).sub(z).mul(s);
           if (!folded) {
-            v = roundTo(v, mantissa, minUlpExponent);
+            v = roundBits(v, drop);
           }
           v.intoArray(buf, b + j * stride);
         }
@@ -801,14 +796,12 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * Row {@code m} (and {@code m + 1} when {@code two}) of panel {@code n0} for bf16 activations:
-   * each weight dequantized and rounded to bf16 in registers ({@link #roundBf16Bits}, exactly the
-   * value {@code BFloat16.round} gives the reference), and multiplied into each row as it is made
-   * (two accumulator chains per row). {@link #rowsRoundedF16} is the same loop for fp16; they are
-   * separate methods because in one method C2 no longer inlined the rounding and boxed its vectors
-   * on the heap (measured: 196 MB per call).
+   * Row {@code m} (and {@code m + 1} when {@code two}) of panel {@code n0} for fp16 and bf16
+   * activations: each weight dequantized and rounded to the dtype in registers ({@link #roundBits},
+   * exactly the value {@code Float16.round} / {@code BFloat16.round} gives the reference), and
+   * multiplied into each row as it is made (two accumulator chains per row).
    */
-  private void rowsRoundedBf16(float[] xp, float[] acc, int m, int n0, boolean two) {
+  private void rowsRounded(float[] xp, float[] acc, int m, int n0, boolean two) {
     int kp = panels.kPadded;
     int np = panels.nPadded;
     int groups = panels.groups;
@@ -830,50 +823,9 @@ final class SimdW4A16Layer implements PreparedLinear {
           IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
           IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
           FloatVector v0 =
-              roundBf16Bits(((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+              roundBits(((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s), drop);
           FloatVector v1 =
-              roundBf16Bits(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
-          a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
-          a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
-          if (two) {
-            b0 = v0.fma(FloatVector.broadcast(FS, xp[pos + kp + j]), b0);
-            b1 = v1.fma(FloatVector.broadcast(FS, xp[pos + kp + j + 1]), b1);
-          }
-        }
-      }
-    }
-    a0.add(a1).intoArray(acc, m * np + n0);
-    if (two) {
-      b0.add(b1).intoArray(acc, (m + 1) * np + n0);
-    }
-  }
-
-  /** {@link #rowsRoundedBf16} for fp16 activations, rounding through {@link #roundF16}. */
-  private void rowsRoundedF16(float[] xp, float[] acc, int m, int n0, boolean two) {
-    int kp = panels.kPadded;
-    int np = panels.nPadded;
-    int groups = panels.groups;
-    int[] words = panels.words;
-    int panelBase = (n0 / P) * (kp / 8) * P;
-    FloatVector a0 = FloatVector.fromArray(FS, acc, m * np + n0);
-    FloatVector a1 = FloatVector.zero(FS);
-    FloatVector b0 = two ? FloatVector.fromArray(FS, acc, (m + 1) * np + n0) : a1;
-    FloatVector b1 = FloatVector.zero(FS);
-    int x0 = m * kp;
-    for (int g = 0; g < groups; g++) {
-      FloatVector s = FloatVector.fromArray(FS, scales, n0 * groups + g * P);
-      FloatVector z = FloatVector.fromArray(FS, zeros, n0 * groups + g * P);
-      int wEnd = panels.groupStart[g + 1] / 8;
-      for (int w = panels.groupStart[g] / 8; w < wEnd; w++) {
-        IntVector word = IntVector.fromArray(IS, words, panelBase + w * P);
-        int pos = x0 + w * 8;
-        for (int j = 0; j < 8; j += 2) {
-          IntVector c0 = word.lanewise(VectorOperators.LSHR, 4 * j).and(0xF);
-          IntVector c1 = word.lanewise(VectorOperators.LSHR, 4 * j + 4).and(0xF);
-          FloatVector v0 =
-              roundF16(((FloatVector) c0.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
-          FloatVector v1 =
-              roundF16(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s));
+              roundBits(((FloatVector) c1.convert(VectorOperators.I2F, 0)).sub(z).mul(s), drop);
           a0 = v0.fma(FloatVector.broadcast(FS, xp[pos + j]), a0);
           a1 = v1.fma(FloatVector.broadcast(FS, xp[pos + j + 1]), a1);
           if (two) {
@@ -890,50 +842,30 @@ final class SimdW4A16Layer implements PreparedLinear {
   }
 
   /**
-   * Round to nearest even at a per-lane ulp without branches: adding {@code c = 1.5 * 2^23 * ulp}
-   * leaves exactly the bits above the ulp (the sum's own ulp is the target ulp), and subtracting
-   * {@code c} again is exact. Valid for finite values far below the fp32 maximum.
-   *
-   * <pre>
-   *   e      = biased fp32 exponent of w
-   *   ulpExp = max(e - mantissa, minUlpExponent)           biased exponent of the target ulp
-   *   c      = float with exponent ulpExp + 23, mantissa 0.5  (1.5 * 2^23 * ulp)
-   *   result = (w + c) - c, with the sign bit of w
-   * </pre>
+   * Rounds the low {@code drop} bits off each lane's fp32 bit pattern, to nearest even, as {@code
+   * BFloat16.round} does for bf16 ({@code drop} 16): add {@code 2^(drop-1) - 1} plus the lowest
+   * kept bit, clear the dropped bits (four or five integer operations; a general rounding at a
+   * per-lane ulp took eleven). Exact for every finite bf16 result. For fp16 ({@code drop} 13) it
+   * keeps 11 significant bits, which is fp16's rounding in its normal range but not below 2^-14,
+   * where fp16's ulp is fixed at 2^-24; it is exact for what the kernel rounds, though: a
+   * dequantized weight is an integer of at most 15 in magnitude times an fp16 scale, so one below
+   * 2^-14 is a multiple of 2^-24 with at most 10 significant bits, which fp16 holds exactly and
+   * this leaves alone (the layer refuses scales whose weights could overflow fp16).
    */
-  static FloatVector roundTo(FloatVector w, int mantissa, int minUlpExponent) {
+  static FloatVector roundBits(FloatVector w, int drop) {
     IntVector bits = w.reinterpretAsInts();
-    IntVector ulpExp =
-        bits.lanewise(VectorOperators.LSHR, 23).and(0xFF).sub(mantissa).max(minUlpExponent);
-    FloatVector c =
-        ulpExp.add(23).lanewise(VectorOperators.LSHL, 23).or(0x40_0000).reinterpretAsFloats();
-    // A tiny negative value rounds to +0 this way: put its sign back (-0, as the dtype would give).
-    return w.add(c).sub(c).reinterpretAsInts().or(bits.and(0x8000_0000)).reinterpretAsFloats();
+    // The lowest kept bit as a lane mask rather than shifted down: no shift by a count that is
+    // not a constant where the caller's drop is a field.
+    VectorMask<Integer> odd = bits.and(1 << drop).compare(VectorOperators.NE, 0);
+    return bits.add((1 << (drop - 1)) - 1)
+        .lanewise(VectorOperators.ADD, 1, odd)
+        .and(-1 << drop)
+        .reinterpretAsFloats();
   }
 
-  /** fp16: 10 fraction bits; smallest ulp 2^-24 (biased fp32 exponent 103). */
-  static FloatVector roundF16(FloatVector w) {
-    return roundTo(w, F16_MANTISSA, F16_MIN_ULP_EXPONENT);
-  }
+  /** Bits {@link #roundBits} drops for bf16. */
+  static final int BF16_DROP = 16;
 
-  /** bf16: 7 fraction bits; fp32's exponent range. */
-  static FloatVector roundBf16(FloatVector w) {
-    return roundTo(w, BF16_MANTISSA, BF16_MIN_ULP_EXPONENT);
-  }
-
-  /**
-   * bf16 rounding of finite values on the bit pattern, as {@code BFloat16.round}: add 0x7FFF plus
-   * the lowest kept bit, keep the top 16 bits (five integer operations against {@link #roundTo}'s
-   * eleven; also keeps bf16 subnormals, which {@link #roundBf16} flushes to the smallest normal).
-   */
-  static FloatVector roundBf16Bits(FloatVector w) {
-    IntVector bits = w.reinterpretAsInts();
-    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
-    return bits.add(0x7FFF).add(lsb).and(0xFFFF_0000).reinterpretAsFloats();
-  }
-
-  static final int F16_MANTISSA = 10;
-  static final int F16_MIN_ULP_EXPONENT = 127 - 24;
-  static final int BF16_MANTISSA = 7;
-  static final int BF16_MIN_ULP_EXPONENT = 1;
+  /** Bits {@link #roundBits} drops for fp16 (see there for the range where that is exact). */
+  static final int F16_DROP = 13;
 }

@@ -247,22 +247,72 @@ class SimdW4A16KernelTest {
     Random r = new Random(SEED + 4);
     int lanes = FloatVector.SPECIES_PREFERRED.length();
     float[] v = new float[lanes];
+    float[] w = new float[lanes];
     float[] out = new float[lanes];
     for (int i = 0; i < 200_000; i++) {
       for (int j = 0; j < lanes; j++) {
-        // Products of a 4-bit difference and a scale over the fp16 range, subnormals included (the
-        // layer refuses scales whose products could overflow fp16).
-        float v0 = (r.nextInt(31) - 15) * Math.scalb(r.nextFloat(), r.nextInt(44) - 28);
-        v[j] = Math.abs(v0) < Float16.MAX_VALUE ? v0 : 0f;
+        // bf16: any value, subnormals included.
+        v[j] = (r.nextInt(31) - 15) * (float) Math.scalb(r.nextFloat(), r.nextInt(300) - 150);
+        // fp16: what the kernel rounds, a 4-bit difference times an fp16 scale, from fp16's
+        // smallest subnormal (2^-24) up, below fp16's overflow (the layer refuses larger ones).
+        float s = Float16.round((float) Math.scalb(0.5 + r.nextDouble(), r.nextInt(36) - 24));
+        float w0 = (r.nextInt(31) - 15) * s;
+        w[j] = Math.abs(w0) < 65520f ? w0 : 0f;
       }
-      FloatVector x = FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0);
-      SimdW4A16Layer.roundF16(x).intoArray(out, 0);
-      for (int j = 0; j < lanes; j++) {
-        assertEquals(Float16.round(v[j]), out[j], "fp16 of " + v[j]);
-      }
-      SimdW4A16Layer.roundBf16(x).intoArray(out, 0);
+      SimdW4A16Layer.roundBits(
+              FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, v, 0), SimdW4A16Layer.BF16_DROP)
+          .intoArray(out, 0);
       for (int j = 0; j < lanes; j++) {
         assertEquals(BFloat16.round(v[j]), out[j], "bf16 of " + v[j]);
+      }
+      SimdW4A16Layer.roundBits(
+              FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, w, 0), SimdW4A16Layer.F16_DROP)
+          .intoArray(out, 0);
+      for (int j = 0; j < lanes; j++) {
+        assertEquals(Float16.round(w[j]), out[j], "fp16 of " + w[j]);
+      }
+    }
+  }
+
+  @Test
+  void fp16LayersWithSubnormalWeightsMatchTheReference() {
+    // Scales down to 2^-22: many weights are fp16 subnormals, which the streaming loop rounds on
+    // the bit pattern like the others (exact for these products, see roundBits). One and two rows.
+    Random r = new Random(SEED + 8);
+    for (boolean zp : new boolean[] {false, true}) {
+      LinearLayerConfig c =
+          LinearLayerConfig.of(
+              "simd.tinyscales",
+              256,
+              64,
+              zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+              DType.F16,
+              64,
+              zp,
+              false,
+              QuantScheme.W4A16);
+      QuantizedLinear l = RandomLayers.layer(c, r, false);
+      float[] tiny = l.scales().clone();
+      for (int i = 0; i < tiny.length; i++) {
+        tiny[i] = Float16.round((float) Math.scalb(0.5 + r.nextDouble(), -14 - r.nextInt(9)));
+      }
+      QuantizedLinear t = new QuantizedLinear(c, l.weight(), tiny, l.zeros(), l.gIdx(), null);
+      for (int rows : new int[] {1, 2}) {
+        float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
+        float[] ref = new float[rows * c.n()];
+        float[] simd = new float[rows * c.n()];
+        new ScalarW4A16Kernel().prepare(t).apply(x, rows, null, ref);
+        try (PreparedLinear p = new SimdW4A16Kernel().prepare(t, KernelOptions.defaults())) {
+          p.apply(x, rows, null, simd);
+        }
+        // the same weights, exactly rounded: only the order of the fp32 additions differs
+        double max = 0;
+        double err = 0;
+        for (int i = 0; i < ref.length; i++) {
+          max = Math.max(max, Math.abs(ref[i]));
+          err = Math.max(err, Math.abs(ref[i] - simd[i]));
+        }
+        assertTrue(err <= 1e-5 * max, c.describe() + ": error " + err + " of max " + max);
       }
     }
   }
