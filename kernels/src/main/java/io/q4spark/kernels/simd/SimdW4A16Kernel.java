@@ -24,15 +24,15 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <pre>
  *   streaming (fp32 activations, fewer than 6 rows): weights decoded in registers, each word once
- *   for a block of 4 rows (then once per remaining row)
+ *   for a block of 4 rows; remaining rows four panels at a time (each broadcast serving four)
  *     for each group g:
  *       t = sum over positions i of code(i, n) * x[i]             fp32, four independent chains
  *       acc += scale(g, n) * t - zero(g, n) * scale(g, n) * sum_i x[i]
  *
  *   streaming, rounded (fp16 / bf16 activations, fewer than 6 rows): each weight dequantized,
- *   rounded to the dtype as the reference does and multiplied in, in registers, for rows in pairs;
- *   nothing is written (4096x4096, 2 threads, one row: bf16 1.2-1.3 ms, fp16 1.9-2.0, against 2.8
- *   through the buffer; two rows: 1.6 and 2.3 against 3.8)
+ *   rounded to the dtype as the reference does (on the bit pattern, exact for both types) and
+ *   multiplied in, in registers, for rows in pairs; nothing is written (4096x4096, 2 threads, one
+ *   row: 1.1-1.2 ms for either type, against 2.8 through the buffer; two rows: 1.5-1.6)
  *
  *   buffered (6 rows or more):
  *     for each K chunk and pair of panels:
