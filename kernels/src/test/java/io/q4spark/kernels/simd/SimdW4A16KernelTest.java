@@ -298,21 +298,7 @@ class SimdW4A16KernelTest {
       }
       QuantizedLinear t = new QuantizedLinear(c, l.weight(), tiny, l.zeros(), l.gIdx(), null);
       for (int rows : new int[] {1, 2}) {
-        float[] x = RandomLayers.activations(rows, c.k(), c.actType(), r);
-        float[] ref = new float[rows * c.n()];
-        float[] simd = new float[rows * c.n()];
-        new ScalarW4A16Kernel().prepare(t).apply(x, rows, null, ref);
-        try (PreparedLinear p = new SimdW4A16Kernel().prepare(t, KernelOptions.defaults())) {
-          p.apply(x, rows, null, simd);
-        }
-        // the same weights, exactly rounded: only the order of the fp32 additions differs
-        double max = 0;
-        double err = 0;
-        for (int i = 0; i < ref.length; i++) {
-          max = Math.max(max, Math.abs(ref[i]));
-          err = Math.max(err, Math.abs(ref[i] - simd[i]));
-        }
-        assertTrue(err <= 1e-5 * max, c.describe() + ": error " + err + " of max " + max);
+        assertClose(t, rows, 2, r);
       }
     }
   }
