@@ -84,8 +84,8 @@ final class CudaDequantGemm implements AutoCloseable {
     return c instanceof Cublas b ? b : null;
   }
 
-  /** Whether a call of {@code rows} rows on a K x N layer takes this path. */
-  static boolean takes(int rows, int k, int n) {
+  /** Whether a call of {@code rows} rows takes this path (on any layer: see {@link #MIN_ROWS}). */
+  static boolean takes(int rows) {
     int min = MIN_ROWS_OVERRIDE != null ? MIN_ROWS_OVERRIDE : MIN_ROWS;
     return rows >= min && cublas() != null;
   }

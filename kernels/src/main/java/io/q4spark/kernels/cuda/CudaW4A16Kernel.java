@@ -354,7 +354,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
     void gemm(long input, int rows, long bias, long out16) {
       int k = config.k();
       int n = config.n();
-      if (dequantGemmAllowed && CudaDequantGemm.takes(rows, k, n)) {
+      if (dequantGemmAllowed && CudaDequantGemm.takes(rows)) {
         // The many-rows path (dequantize, then cuBLAS) with its cuBLAS handle: one per lane.
         laneResource(CudaDequantGemm.class, () -> new CudaDequantGemm(device))
             .run(
@@ -422,8 +422,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
      * ({@code q4_f32_to_half_chunks}).
      */
     private boolean ringInput(int rows) {
-      return ringPlan(rows)
-          && !(dequantGemmAllowed && CudaDequantGemm.takes(rows, config.k(), config.n()));
+      return ringPlan(rows) && !(dequantGemmAllowed && CudaDequantGemm.takes(rows));
     }
 
     /** Whether {@link #plan} gives calls of {@code rows} rows a ring kernel. */
