@@ -340,7 +340,7 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 }  // namespace w4a16
 
 // ---------------------------------------------------------------------------------------------
-// Small M (up to 16 rows): the same weight layout read with the operands swapped. A lane's word p
+// Small M (up to 64 rows): the same weight layout read with the operands swapped. A lane's word p
 // of k16 step kt holds, for n16 tile p of its strip (columns 64 strip + 16 p + 0..15), rows
 // g = lane / 4 and g + 8 at k = 16 kt + 2 (lane % 4) + {0, 1, 8, 9}: exactly the A fragment of an
 // m16n8k16 mma whose 16 "rows" are output columns. The activations become the n8 B side:
@@ -349,7 +349,8 @@ __device__ __forceinline__ void gemm(const u16* __restrict__ A, const u32* __res
 //   mma: nibbles of word p        x    X[8 mt + g][16 kt + 2t ..]  ->  Y[m][64 strip + 16 p + ..]
 //
 // so one mma covers 16 columns for up to 8 rows (the tiled kernels pad M to 16 and need two mma's
-// for the same 16 columns), and a warp's 16-byte load per lane feeds four of them.
+// for the same 16 columns), and a warp's 16-byte load per lane feeds four of them per n8 tile of
+// rows (MT tiles: 1, 2, 4 or 8, for up to 8, 16, 32 or 64 rows).
 // Nibbles r of word p: r = 0, 4 -> a0 (row g, k, k + 1); r = 1, 5 -> a2 (row g, k + 8, k + 9);
 // r = 2, 6 -> a1 (row g + 8, k, k + 1); r = 3, 7 -> a3 (row g + 8, k + 8, k + 9).
 //
