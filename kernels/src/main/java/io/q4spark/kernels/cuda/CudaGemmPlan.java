@@ -89,6 +89,18 @@ public record CudaGemmPlan(
     return tiles == 8 ? 2 : 3;
   }
 
+  /**
+   * n8 B tiles of the small-M and ring kernels for {@code rows} rows: the fewest of 1, 2, 4, 8 that
+   * hold them ({@code small8} ... {@code small64}, {@code ring8}, {@code ring16}).
+   */
+  static int smallTiles(int rows) {
+    int tiles = 1;
+    while (tiles * SMALL_TILE_ROWS < rows) {
+      tiles *= 2;
+    }
+    return tiles;
+  }
+
   /** K per small-M chunk: four k16 steps, the weights' K padding. */
   static final int SMALL_CHUNK = 64;
 
@@ -107,11 +119,12 @@ public record CudaGemmPlan(
    * Plan of a W4A16 call. Up to 64 rows the small-M kernel ({@code small8} up to 8 rows, {@code
    * small16} up to 16, {@code small32} up to 32, {@code small64} up to 64): weights are the mma's A
    * side, each warp streams one 64-column strip's chunks straight into registers, split-K across
-   * blocks when the strips cannot fill the GPU. Up to 64 rows the {@code medium} tile (64 x 64 with
-   * 256-k stages, four warps taking turns over a stage's k16 steps, three stages): long stages
-   * spread each stage's fixed cost over 8 KiB of weights. Beyond, the {@code large} tile (128 x 256
-   * with 64-k stages, eight warps over M and N, four stages) reuses each weight tile across 128
-   * rows; it is compute-bound, so its splits are not limited by the partial sums' traffic.
+   * blocks when the strips cannot fill the GPU. Calls of 17-64 rows where those kernels' shared
+   * memory does not fit take the {@code medium} tile (64 x 64 with 256-k stages, four warps taking
+   * turns over a stage's k16 steps, three stages): long stages spread each stage's fixed cost over
+   * 8 KiB of weights. Beyond 64 rows, the {@code large} tile (128 x 256 with 64-k stages, eight
+   * warps over M and N, four stages) reuses each weight tile across 128 rows; it is compute-bound,
+   * so its splits are not limited by the partial sums' traffic.
    */
   public static CudaGemmPlan w4a16(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
@@ -131,8 +144,7 @@ public record CudaGemmPlan(
       int sms,
       int sharedOptin,
       Occupancy occupancy) {
-    int tiles = Integer.highestOneBit(Math.max(1, (rows + SMALL_TILE_ROWS - 1) / SMALL_TILE_ROWS));
-    tiles = tiles * SMALL_TILE_ROWS < rows ? 2 * tiles : tiles; // B tiles: 1, 2, 4 or 8
+    int tiles = smallTiles(rows);
     // Up to 16 rows always (the slots fit every device this runs on), beyond where they fit.
     if (rows <= SMALL_MAX_ROWS
         && (tiles <= 2 || smallSharedBytes(tiles, zeroPoints) <= sharedOptin)) {
@@ -291,7 +303,7 @@ public record CudaGemmPlan(
       throw new IllegalArgumentException(
           "the ring kernels take at most " + RING_MAX_ROWS + " rows, the call has " + rows);
     }
-    int tiles = rows <= SMALL_TILE_ROWS ? 1 : 2;
+    int tiles = smallTiles(rows);
     String tile = "ring" + SMALL_TILE_ROWS * tiles;
     int threads = 32 * (RING_CONSUMER_WARPS * RING_GROUPS + 1);
     int shared = ringSharedBytes(tiles, zeroPoints);

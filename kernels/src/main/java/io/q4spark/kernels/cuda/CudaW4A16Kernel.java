@@ -271,7 +271,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
     CudaGemmPlan plan(int rows) {
       if (ringPlan(rows)) {
         int blocks = ringBlocksOverride;
-        int tiles = rows <= CudaGemmPlan.SMALL_TILE_ROWS ? 1 : 2;
+        int tiles = CudaGemmPlan.smallTiles(rows);
         CudaGemmPlan p = blocks > 0 ? null : ringPlans[tiles - 1];
         if (p == null) {
           p =

@@ -191,9 +191,9 @@ final class SimdW4A16Layer implements PreparedLinear {
     int k = config.k();
     int groups = panels.groups;
     // Fewer than MICRO_ROWS rows stream the weights, decoding them in registers: fp32 with the
-    // scales folded out (oneRow, fourRows), fp16 / bf16 rounding each weight to the dtype as the
-    // reference does (rowsRoundedBits, rowsRoundedF16, rows in pairs). More rows share one
-    // buffered dequantization per call. Measured at 4096x4096, 2 threads, hot, ms, streamed /
+    // scales folded out (oneRow, oneRowFourPanels, fourRows), fp16 / bf16 rounding each weight to
+    // the dtype as the reference does (rowsRounded, rows in pairs). More rows share one buffered
+    // dequantization per call. Measured at 4096x4096, 2 threads, hot, ms, streamed /
     // buffered: bf16 1.30 / 2.78 at 1 row, 1.62 / 3.77 at 2, 3.13 (3 rows streamed) and 3.36 (4)
     // against 5.15 and 5.73 for fp16 buffered at 3 and 4; fp16 2.01 / 2.79 at 1 row, 2.31 / 3.76
     // at 2, 4.37 / 5.15 at 3; at 5 rows 4.37 (bf16) and 6.43 (fp16) streamed, 6.2 buffered.

@@ -967,8 +967,8 @@ Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, medium, 1, 1, 4, 4, 256, 3)
 Q4_W4A16_VARIANTS(Q4_W4A16_KERNEL, large, 2, 4, 1, 4, 64, 4)
 
 // Small-M entry points: q4_w4a16_small<8|16|32|64>_<f16|bf16>_<sym|zp>, 8, 16, 32 or 64 rows
-// (one, two, four or eight n8 B tiles). Same arguments as the tiled kernels except G, passed as groupShift:
-// log2(G), or 31 when one group covers K (then every k maps to group 0).
+// (one, two, four or eight n8 B tiles). Same arguments as the tiled kernels except G, passed as
+// groupShift: log2(G), or 31 when one group covers K (then every k maps to group 0).
 #define Q4_W4A16_SMALL_KERNEL(NAME, WARPS, MT, STAGES, MIN_BLOCKS, BF16, ZP)                     \
   extern "C" __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS) NAME(                       \
       const u16* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,     \
