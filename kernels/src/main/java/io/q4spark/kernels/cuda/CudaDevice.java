@@ -278,12 +278,30 @@ public final class CudaDevice implements AutoCloseable {
     return nvrtcVersion;
   }
 
-  /** The device's real architecture, e.g. {@code sm_90}. */
+  /**
+   * The architecture q4spark compiles for on this device, e.g. {@code sm_90a} ({@link
+   * #compileArch}).
+   */
   public String arch() {
-    return "sm_" + computeCapability;
+    return compileArch(computeCapability);
   }
 
-  /** The NVRTC option that compiles for this device, e.g. {@code --gpu-architecture=sm_90}. */
+  /**
+   * The architecture compiled for on a device of compute capability {@code cc}: {@code sm_XY}, and
+   * {@code sm_90a} on Hopper (9.0), whose wgmma instructions exist only in that
+   * architecture-specific target (the W4A16 wgmma kernels need them; a sm_90a CUBIN runs on 9.0
+   * devices only, which is the device it is compiled for).
+   */
+  static String compileArch(int cc) {
+    return cc == 90 ? "sm_90a" : "sm_" + cc;
+  }
+
+  /** Whether the device runs the sm_90a wgmma kernels (compute capability 9.0 exactly). */
+  public boolean hasWgmma() {
+    return computeCapability == 90;
+  }
+
+  /** The NVRTC option that compiles for this device, e.g. {@code --gpu-architecture=sm_90a}. */
   public String archOption() {
     return "--gpu-architecture=" + arch();
   }

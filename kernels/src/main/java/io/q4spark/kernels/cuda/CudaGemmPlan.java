@@ -209,6 +209,74 @@ public record CudaGemmPlan(
   }
 
   /**
+   * Plan of a W4A16 call on the Hopper wgmma kernels ({@code w4a16_wgmma.cu}, sm_90a): blocks of
+   * two warpgroups (128 columns) and {@link #wgmmaTileRows} rows, 64-k stages, split-K where the
+   * output tiles cannot fill the GPU.
+   */
+  public static CudaGemmPlan w4a16Wgmma(
+      int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
+    return w4a16Wgmma(rows, wgmmaTileRows(rows), nPadded, kPadded, zeroPoints, sms, occupancy);
+  }
+
+  /** As above with the block's rows chosen by the caller (64, 128 or 256), for comparisons. */
+  public static CudaGemmPlan w4a16Wgmma(
+      int rows,
+      int tileRows,
+      int nPadded,
+      int kPadded,
+      boolean zeroPoints,
+      int sms,
+      Occupancy occupancy) {
+    return plan(
+        "wg" + tileRows,
+        WGMMA_THREADS,
+        tileRows,
+        2 * STRIP,
+        wgmmaSharedBytes(tileRows, zeroPoints),
+        rows,
+        nPadded,
+        SMALL_CHUNK,
+        kPadded / SMALL_CHUNK,
+        1,
+        maxWgmmaSplits(rows, kPadded),
+        sms,
+        occupancy);
+  }
+
+  /** Threads of a wgmma block: two consumer warpgroups and a producer warpgroup. */
+  static final int WGMMA_THREADS = 3 * 128;
+
+  /** Rows per wgmma block: the wgmma's N, the smallest of 64, 128 and 256 that holds the call. */
+  static int wgmmaTileRows(int rows) {
+    return rows <= 64 ? 64 : rows <= 128 ? 128 : 256;
+  }
+
+  /** Shared-memory stages of the wgmma kernels ({@code STAGES} of their entry points). */
+  static int wgmmaStages(int tileRows) {
+    return tileRows == 256 ? 5 : tileRows == 128 ? 6 : 8;
+  }
+
+  /**
+   * Dynamic shared memory of a wgmma block, as {@code w4a16h::Tile::SMEM_BYTES}: per stage the
+   * activations (128 bytes per row), two strips' 2 KiB of weights and four scale rows (and zero
+   * rows) of 128 columns, rounded up to 1 KiB; plus 1 KiB for aligning the base.
+   */
+  static int wgmmaSharedBytes(int tileRows, boolean zeroPoints) {
+    int raw = tileRows * 128 + 2 * 2048 + 2 * 4 * 128 * (zeroPoints ? 2 : 1);
+    int stage = (raw + 1023) / 1024 * 1024;
+    int stages = wgmmaStages(tileRows);
+    return stages * stage + 16 * stages + 1024;
+  }
+
+  /**
+   * At most this many splits for the wgmma kernels: compute-bound, so they split further than the
+   * tiled kernels; each split still writes and reads back {@code 4 * rows * N} bytes.
+   */
+  static int maxWgmmaSplits(int rows, int kPadded) {
+    return Math.max(1, kPadded / (8 * rows));
+  }
+
+  /**
    * At most this many splits for the small-M kernel: each split writes and reads back {@code 4 *
    * rows * N} bytes of partial sums, kept to an eighth of the {@code K * N / 2} bytes of weights.
    */

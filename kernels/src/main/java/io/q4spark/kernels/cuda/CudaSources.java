@@ -23,11 +23,17 @@ public final class CudaSources {
   /** The W4A16 tensor-core GEMM, its split-K reduction and the conversion kernels. */
   public static final String W4A16 = "w4a16_gemm.cu";
 
+  /**
+   * The W4A16 wgmma GEMM for many rows (sm_90a; empty kernel bodies on other architectures) and the
+   * conversion kernels.
+   */
+  public static final String W4A16_WGMMA = "w4a16_wgmma.cu";
+
   /** The W4A8 activation quantizer, integer tensor-core GEMM, reduction and conversions. */
   public static final String W4A8 = "w4a8_gemm.cu";
 
   /** Every compilable source (headers are reached through these). */
-  public static final List<String> PROGRAMS = List.of(W4A16, W4A8);
+  public static final List<String> PROGRAMS = List.of(W4A16, W4A16_WGMMA, W4A8);
 
   private static final Pattern INCLUDE =
       Pattern.compile("^#include \"([A-Za-z0-9_.]+)\"\\s*$", Pattern.MULTILINE);

@@ -56,6 +56,49 @@ public final class CudaW4A16Kernel implements LinearKernel {
   static final String SMALL_KERNEL_PROPERTY = "q4spark.cuda.smallKernel";
 
   /**
+   * JVM property choosing the kernel of calls of more than 64 rows on sm_90a devices: {@code auto}
+   * (the default: the wgmma kernels, {@code w4a16_wgmma.cu}, below {@link #WGMMA_BELOW_ROWS} rows),
+   * {@code wgmma} (those kernels from 17 rows on, taking 17-64 rows from the small-M kernel too) or
+   * {@code cublas} (dequantize, then cuBLAS, as on other GPUs), for comparisons.
+   */
+  static final String MANY_ROWS_KERNEL_PROPERTY = "q4spark.cuda.manyRowsKernel";
+
+  /**
+   * JVM property forcing the wgmma block's rows (64, 128 or 256; unset: {@link
+   * CudaGemmPlan#wgmmaTileRows}), for comparisons.
+   */
+  static final String WGMMA_ROWS_PROPERTY = "q4spark.cuda.wgmmaRows";
+
+  /**
+   * From this many rows on, calls go back to dequantize + cuBLAS: measured on the H200 (µs, wgmma /
+   * dequantize + cuBLAS, same run): at 8192 rows 422.9 / 382.8 (4096x4096), 647.9 / 613.7, 1681.5 /
+   * 1473.9, 1548.9 / 1456.1; at 1024 rows 54.6 / 61.4, 103.1 / 91.4, 209.3 / 213.1, 171.9 / 195.0
+   * (4096x4096, 4096x6144, 4096x14336, 14336x4096).
+   */
+  static final int WGMMA_BELOW_ROWS = 4096;
+
+  private static String manyRowsKernelChoice() {
+    String choice = System.getProperty(MANY_ROWS_KERNEL_PROPERTY, "auto");
+    if (!choice.equals("auto") && !choice.equals("wgmma") && !choice.equals("cublas")) {
+      throw new IllegalArgumentException(
+          MANY_ROWS_KERNEL_PROPERTY + " should be auto, wgmma or cublas, but was " + choice);
+    }
+    return choice;
+  }
+
+  /**
+   * Whether a call of {@code rows} rows takes the wgmma kernels on a device that has them, as
+   * {@link #MANY_ROWS_KERNEL_PROPERTY} says.
+   */
+  static boolean wgmmaChosen(int rows) {
+    return switch (manyRowsKernelChoice()) {
+      case "auto" -> rows > CudaGemmPlan.SMALL_MAX_ROWS && rows < WGMMA_BELOW_ROWS;
+      case "wgmma" -> rows > CudaGemmPlan.RING_MAX_ROWS;
+      default -> false;
+    };
+  }
+
+  /**
    * Whether a call of {@code rows} (at most 16) rows on a layer of {@code nPadded x kPadded} takes
    * a ring kernel on a device with {@code sms} SMs that has them, as {@link #SMALL_KERNEL_PROPERTY}
    * says.
@@ -190,6 +233,13 @@ public final class CudaW4A16Kernel implements LinearKernel {
     private final DeviceBuffer zerosByStrip;
     private final DeviceBuffer permutation;
     private final CudaModule module;
+
+    /**
+     * The wgmma kernels' module where the device runs them ({@link CudaDevice#hasWgmma}), else
+     * null.
+     */
+    private final CudaModule wgmmaModule;
+
     private final boolean bf16;
     private final int groupShift;
 
@@ -202,6 +252,31 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
     /** Whether calls may take the many-rows path (tests turn it off to reach the mma tiles). */
     private boolean dequantGemmAllowed = true;
+
+    private boolean wgmmaAllowed = true;
+
+    /** Lets calls take the wgmma kernels where the device has them, or keeps them off. */
+    void allowWgmma(boolean allowed) {
+      wgmmaAllowed = allowed;
+    }
+
+    /** Whether calls of {@code rows} rows take the wgmma kernels. */
+    boolean wgmmaTakes(int rows) {
+      return wgmmaModule != null && wgmmaAllowed && wgmmaChosen(rows);
+    }
+
+    /** The wgmma launch plan for {@code rows} rows on this device. */
+    CudaGemmPlan wgmmaPlan(int rows) {
+      int tileRows = Integer.getInteger(WGMMA_ROWS_PROPERTY, CudaGemmPlan.wgmmaTileRows(rows));
+      return CudaGemmPlan.w4a16Wgmma(
+          rows,
+          tileRows,
+          layout.nPadded(),
+          layout.kPadded(),
+          zeros != null,
+          device.smCount(),
+          (tile, threads, shared) -> blocksPerSm(wgmmaModule, kernelName(tile), threads, shared));
+    }
 
     /** Lets calls take the dequantize-then-cuBLAS path, or keeps every call on the mma kernels. */
     synchronized void allowDequantGemm(boolean allowed) {
@@ -218,18 +293,22 @@ public final class CudaW4A16Kernel implements LinearKernel {
         this.weights = upload(layout.words());
         this.scales = upload(layout.scales());
         this.zeros = upload(layout.zeros());
-        boolean ring =
-            ringUnavailable(device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
-                == null;
-        this.scalesByStrip = ring ? upload(layout.byStrip(layout.scales())) : null;
+        boolean byStrip =
+            device.hasWgmma()
+                || ringUnavailable(
+                        device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
+                    == null;
+        this.scalesByStrip = byStrip ? upload(layout.byStrip(layout.scales())) : null;
         this.zerosByStrip =
-            ring && layout.zeros() != null ? upload(layout.byStrip(layout.zeros())) : null;
+            byStrip && layout.zeros() != null ? upload(layout.byStrip(layout.zeros())) : null;
         this.permutation = upload(layout.permutation());
       } catch (RuntimeException e) {
         close();
         throw e;
       }
       this.module = CudaPrograms.module(device, CudaSources.W4A16);
+      this.wgmmaModule =
+          device.hasWgmma() ? CudaPrograms.module(device, CudaSources.W4A16_WGMMA) : null;
     }
 
     /**
@@ -313,12 +392,12 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int n = config.n();
       long count = (long) rows * k;
       x = gatherActOrder(module, permutation, x, rows);
-      boolean ringInput = ringInput(rows);
-      DeviceBuffer act = scratch("a16", 2L * (ringInput ? (long) rows * layout.kPadded() : count));
+      boolean chunkMajor = chunkMajorInput(rows);
+      DeviceBuffer act = scratch("a16", 2L * (chunkMajor ? (long) rows * layout.kPadded() : count));
       DeviceBuffer out = scratch("c16", 2L * rows * n);
       try (Arena a = launchArena()) {
-        if (ringInput) {
-          // The ring kernels read the rows chunk-major (one copy per stage).
+        if (chunkMajor) {
+          // The ring and wgmma kernels read the rows chunk-major (one copy per stage).
           long pieces = (long) rows * layout.kPadded() / 8;
           elementwise(
               module,
@@ -354,7 +433,8 @@ public final class CudaW4A16Kernel implements LinearKernel {
     void gemm(long input, int rows, long bias, long out16) {
       int k = config.k();
       int n = config.n();
-      if (dequantGemmAllowed && CudaDequantGemm.takes(rows)) {
+      boolean wgmma = wgmmaTakes(rows);
+      if (!wgmma && dequantGemmAllowed && CudaDequantGemm.takes(rows)) {
         // The many-rows path (dequantize, then cuBLAS) with its cuBLAS handle: one per lane.
         laneResource(CudaDequantGemm.class, () -> new CudaDequantGemm(device))
             .run(
@@ -381,14 +461,16 @@ public final class CudaW4A16Kernel implements LinearKernel {
         }
         return;
       }
-      CudaGemmPlan plan = plan(rows);
+      CudaGemmPlan plan = wgmma ? wgmmaPlan(rows) : plan(rows);
       DeviceBuffer partial =
           plan.splits() > 1 ? scratch("partial", plan.partialBytes(rows, n)) : null;
       DeviceBuffer counters = plan.splits() > 1 ? counters(plan.counters()) : null;
-      CudaFunction gemm = function(module, kernelName(plan.tile()), plan.sharedBytes());
+      CudaFunction gemm =
+          function(wgmma ? wgmmaModule : module, kernelName(plan.tile()), plan.sharedBytes());
       try (Arena a = launchArena()) {
         KernelArgs args = KernelArgs.of(a).ptr(input).ptr(weights);
-        if (plan.ring()) {
+        boolean byStrip = plan.ring() || wgmma;
+        if (byStrip) {
           args.ptr(scalesByStrip).ptr(zerosByStrip == null ? 0 : zerosByStrip.address());
         } else {
           args.ptr(scales).ptr(zeros == null ? 0 : zeros.address());
@@ -400,8 +482,11 @@ public final class CudaW4A16Kernel implements LinearKernel {
             .i32(rows)
             .i32(n)
             .i32(layout.nPadded());
-        if (plan.ring()) {
-          args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows()).i32(plan.splits());
+        if (byStrip) {
+          args.i32(layout.kPadded())
+              .i32(groupShift)
+              .i32(layout.scaleRows())
+              .i32(plan.ring() ? plan.splits() : plan.kTilesPerSplit());
         } else {
           args.i32(k)
               .i32(layout.kPadded())
@@ -418,17 +503,20 @@ public final class CudaW4A16Kernel implements LinearKernel {
     }
 
     /**
-     * Whether calls of {@code rows} rows take a ring kernel, which reads its rows chunk-major
-     * ({@code q4_f32_to_half_chunks}).
+     * Whether calls of {@code rows} rows take a ring or wgmma kernel, which read their rows
+     * chunk-major ({@code q4_f32_to_half_chunks}).
      */
-    private boolean ringInput(int rows) {
-      return ringPlan(rows) && !(dequantGemmAllowed && CudaDequantGemm.takes(rows));
+    private boolean chunkMajorInput(int rows) {
+      return wgmmaTakes(rows)
+          || ringPlan(rows) && !(dequantGemmAllowed && CudaDequantGemm.takes(rows));
     }
 
     /** Whether {@link #plan} gives calls of {@code rows} rows a ring kernel. */
     private boolean ringPlan(int rows) {
-      if (rows > CudaGemmPlan.RING_MAX_ROWS || scalesByStrip == null) {
-        return false; // scalesByStrip: the device can run the ring kernels
+      if (rows > CudaGemmPlan.RING_MAX_ROWS
+          || ringUnavailable(device.computeCapability(), device.maxSharedMemoryPerBlockOptin())
+              != null) {
+        return false;
       }
       return ringBlocksOverride > 0
           || ringChosen(rows, layout.nPadded(), layout.kPadded(), device.smCount());
@@ -436,7 +524,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
     @Override
     long gemmInputElements(int rows) {
-      return ringInput(rows) ? (long) rows * layout.kPadded() : (long) rows * config.k();
+      return chunkMajorInput(rows) ? (long) rows * layout.kPadded() : (long) rows * config.k();
     }
 
     @Override

@@ -34,6 +34,7 @@
 #include "q4_convert.cuh"
 #include "q4_device.cuh"
 #include "q4_dequant.cuh"
+#include "w4a16_fragments.cuh"
 
 namespace w4a16 {
 
@@ -381,30 +382,6 @@ struct Small {
   static constexpr int SLOT_BYTES = W_BYTES + X_BYTES + S_BYTES * (ZP ? 2 : 1);
   static constexpr int REDUCE_BYTES = WARPS * ACC * 32 * 4;
 };
-
-// Dequantizes word q (8 codes of n16 tile p) into the four A registers, rounding d * scale once to
-// the 16-bit type as the reference does. sg / sg8: the scales of rows g and g + 8 in both halves;
-// zg / zg8: magic + zero of those rows; zgHi / zg8Hi: -(64 + zero), for fp16's high nibbles, which
-// are read 16 times too large (mask 0x00F0) and scaled back exactly by fma(x, 1/16, -(64 + zero)).
-template <bool BF16>
-__device__ __forceinline__ void dequant(u32 q, u32 sg, u32 sg8, u32 zg, u32 zg8, u32 zgHi,
-                                        u32 zg8Hi, u32* a) {
-  const u32 magic = magic2<BF16>();
-  if (BF16) {
-    // bf16's 7 mantissa bits cannot hold 16 x code: every nibble pair is shifted down first.
-    a[0] = mul2<true>(sub2<true>(and_or(q, 0x000F000Fu, magic), zg), sg);
-    a[2] = mul2<true>(sub2<true>(and_or(q >> 4, 0x000F000Fu, magic), zg), sg);
-    a[1] = mul2<true>(sub2<true>(and_or(q >> 8, 0x000F000Fu, magic), zg8), sg8);
-    a[3] = mul2<true>(sub2<true>(and_or(q >> 12, 0x000F000Fu, magic), zg8), sg8);
-  } else {
-    const u32 sixteenth = 0x2C002C00u;  // fp16 1/16
-    const u32 q8 = q >> 8;
-    a[0] = mul2<false>(sub2<false>(and_or(q, 0x000F000Fu, magic), zg), sg);
-    a[2] = mul2<false>(fma2_f16(and_or(q, 0x00F000F0u, magic), sixteenth, zgHi), sg);
-    a[1] = mul2<false>(sub2<false>(and_or(q8, 0x000F000Fu, magic), zg8), sg8);
-    a[3] = mul2<false>(fma2_f16(and_or(q8, 0x00F000F0u, magic), sixteenth, zg8Hi), sg8);
-  }
-}
 
 // Zeroes a warp's accumulators: four n16 tiles x MT n8 tiles x four fp32 values per lane.
 template <int MT>

@@ -69,7 +69,9 @@ class CudaDeviceTest {
     assertTrue(free > 0 && free <= device.totalMemory(), free + " of " + device.totalMemory());
     assertTrue(device.driverVersion() >= 12000, "driver " + device.driverVersion());
     assertTrue(device.nvrtcVersion().matches("\\d+\\.\\d+"), device.nvrtcVersion());
-    assertEquals("--gpu-architecture=sm_" + device.computeCapability(), device.archOption());
+    assertEquals(
+        "--gpu-architecture=" + CudaDevice.compileArch(device.computeCapability()),
+        device.archOption());
     assertTrue(device.maxSharedMemoryPerBlockOptin() >= 48 * 1024);
   }
 

@@ -163,6 +163,55 @@ class CudaGemmPlanTest {
             > CudaGemmPlan.w4a16(17, 4096, 4096, false, H100_SMS, H100).sharedBytes());
   }
 
+  @ParameterizedTest
+  @CsvSource({
+    // rows, N, K, expected block rows
+    "65, 4096, 4096, 128",
+    "128, 14336, 4096, 128",
+    "129, 4096, 14336, 256",
+    "1024, 4096, 14336, 256",
+    "8192, 6144, 4096, 256",
+    "17, 200, 96, 64"
+  })
+  void wgmmaPlansCoverEveryKTileOnceAndFitAHopperBlock(int rows, int n, int k, int blockRows) {
+    int np = CudaW4A16Layout.roundUp(n, CudaW4A16Layout.STRIP);
+    int kp = CudaW4A16Layout.roundUp(k, CudaW4A16Layout.K_TILE);
+    CudaGemmPlan p = CudaGemmPlan.w4a16Wgmma(rows, np, kp, true, H100_SMS, H100);
+    assertEquals("wg" + blockRows, p.tile());
+    assertEquals(blockRows, p.blockRows());
+    assertEquals(128, p.blockCols());
+    assertEquals(384, p.threads());
+    assertCovers(p, kp / 64);
+    assertEquals((np + 127) / 128, p.gridX());
+    assertEquals((rows + blockRows - 1) / blockRows, p.gridY());
+    assertTrue(p.splits() <= CudaGemmPlan.maxWgmmaSplits(rows, kp), p.toString());
+    // the stages, rounded to 1 KiB, and 1 KiB to align the base: within Hopper's 227 KiB
+    assertTrue(p.sharedBytes() <= 227 * 1024, p.toString());
+    int stages = CudaGemmPlan.wgmmaStages(blockRows);
+    assertEquals(0, (p.sharedBytes() - 1024 - 16 * stages) % (1024 * stages));
+  }
+
+  @Test
+  void wgmmaStagesHoldTheActivationsWeightsAndScales() {
+    // 256 rows: 32 KiB of activations, 4 KiB of weights, 1 KiB of scales (2 with zero points)
+    // (and the stages' barriers, 16 bytes each, and 1 KiB to align the base)
+    assertEquals(5 * 37 * 1024 + 80 + 1024, CudaGemmPlan.wgmmaSharedBytes(256, false));
+    assertEquals(5 * 38 * 1024 + 80 + 1024, CudaGemmPlan.wgmmaSharedBytes(256, true));
+    assertEquals(6 * 21 * 1024 + 96 + 1024, CudaGemmPlan.wgmmaSharedBytes(128, false));
+    assertEquals(8 * 13 * 1024 + 128 + 1024, CudaGemmPlan.wgmmaSharedBytes(64, false));
+    // a small layer's few output tiles split K; 1024 rows fill the GPU without
+    assertTrue(CudaGemmPlan.w4a16Wgmma(128, 4096, 4096, false, H100_SMS, H100).splits() > 1);
+    assertEquals(1, CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, H100_SMS, H100).splits());
+  }
+
+  @Test
+  void hopperCompilesForItsArchitectureSpecificTarget() {
+    assertEquals("sm_90a", CudaDevice.compileArch(90));
+    assertEquals("sm_80", CudaDevice.compileArch(80));
+    assertEquals("sm_89", CudaDevice.compileArch(89));
+    assertEquals("sm_100", CudaDevice.compileArch(100));
+  }
+
   /** Shared memory per SM on Hopper (228 KiB), less the 1 KiB the driver keeps per block. */
   private static final int SM_SHARED_BYTES = 228 * 1024;
 

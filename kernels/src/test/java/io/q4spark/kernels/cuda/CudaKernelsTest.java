@@ -154,6 +154,55 @@ class CudaKernelsTest {
     }
   }
 
+  /**
+   * The wgmma kernels (sm_90a) at every block height (64, 128 and 256 rows) on row counts that fill
+   * a block, leave it partly empty and spill into a second one, with split-K (the small layers' few
+   * output tiles split K) and without; K = 208 and 96 end inside a 64-k stage.
+   */
+  @Test
+  void manyRowCountsMatchTheReferenceOnTheWgmmaKernels() {
+    CudaDevice device = CudaDevice.shared(CudaOptions.defaults());
+    Assumptions.assumeTrue(
+        device.hasWgmma(), "the wgmma kernels need sm_90a, the device is " + device.arch());
+    Random r = new Random(SEED + 3);
+    int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
+    int[] rows = {17, 33, 64, 65, 100, 128, 129, 256, 300};
+    for (DType act : new DType[] {DType.F16, DType.BF16}) {
+      for (int g : new int[] {32, 64, 128, -1}) {
+        for (int[] shape : shapes) {
+          if (g > 0 && shape[0] % g != 0) {
+            continue;
+          }
+          boolean zp = g != 128;
+          LinearLayerConfig c =
+              LinearLayerConfig.of(
+                  "cuda-wgmma",
+                  shape[0],
+                  shape[1],
+                  zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
+                  act,
+                  g,
+                  zp,
+                  g == 128,
+                  QuantScheme.W4A16);
+          QuantizedLinear l = RandomLayers.layer(c, r, g == 64);
+          try (PreparedLinear gpu = new CudaW4A16Kernel().prepare(l);
+              PreparedLinear ref = new ScalarW4A16Kernel().prepare(l)) {
+            System.setProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY, "wgmma");
+            for (int tileRows : new int[] {64, 128, 256}) {
+              System.setProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY, Integer.toString(tileRows));
+              compareOnce(
+                  new CudaW4A16Kernel(), c, l, gpu, ref, r, rows, "wgmma, blocks of " + tileRows);
+            }
+          } finally {
+            System.clearProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY);
+            System.clearProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY);
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void w4a8MatchesTheReference() {
     Random r = new Random(SEED + 1);
@@ -274,18 +323,25 @@ class CudaKernelsTest {
       // W4A16: every row count through the mma kernels, then again where the many-rows path
       // (dequantize + cuBLAS) takes over: with its default schedule, then in slabs of 64 columns
       // on two streams, and of 128 columns on one stream.
+      // On sm_90a also through the wgmma kernels, alone and as the default many-rows path.
       boolean twoPaths = gpu instanceof CudaW4A16Kernel.Prepared;
       CudaDequantGemm.Schedule[] schedules = {
-        null, null, new CudaDequantGemm.Schedule(64, true), new CudaDequantGemm.Schedule(128, false)
+        null,
+        null,
+        null,
+        new CudaDequantGemm.Schedule(64, true),
+        new CudaDequantGemm.Schedule(128, false)
       };
+      String[] names = {"mma tiles", "wgmma", "default paths", "dequantize + cuBLAS", ""};
       try {
         for (int pass = 0; pass < (twoPaths ? schedules.length : 1); pass++) {
           if (twoPaths) {
-            ((CudaW4A16Kernel.Prepared) gpu).allowDequantGemm(pass >= 1);
+            CudaW4A16Kernel.Prepared p = (CudaW4A16Kernel.Prepared) gpu;
+            p.allowWgmma(pass == 1 || pass == 2);
+            p.allowDequantGemm(pass >= 2);
             CudaDequantGemm.override(schedules[pass]);
           }
-          String paths =
-              pass == 0 ? "mma" : pass == 1 ? "default paths" : "default paths, " + schedules[pass];
+          String paths = pass <= 3 ? names[pass] : names[3] + ", " + schedules[pass];
           compareOnce(kernel, c, l, gpu, ref, r, rowCounts, paths);
         }
       } finally {

@@ -36,6 +36,8 @@ class CudaSourcesCompileTest {
   @CsvSource({
     "w4a16_gemm.cu, sm_80",
     "w4a16_gemm.cu, sm_90a",
+    "w4a16_wgmma.cu, sm_80",
+    "w4a16_wgmma.cu, sm_90a",
     "w4a8_gemm.cu, sm_80",
     "w4a8_gemm.cu, sm_90a"
   })
