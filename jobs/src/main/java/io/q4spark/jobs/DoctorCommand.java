@@ -187,7 +187,9 @@ final class DoctorCommand implements Main.Command {
           + " ms, cache "
           + CudaOptions.defaults().effectiveCacheDir()
           + "); "
-          + io.q4spark.kernels.cuda.CudaW4A16Kernel.smallRowsKernels(device);
+          + io.q4spark.kernels.cuda.CudaW4A16Kernel.smallRowsKernels(device)
+          + "; "
+          + io.q4spark.kernels.cuda.CudaW4A16Kernel.manyRowsKernels(device);
     } catch (RuntimeException e) {
       return probe.reason() + "; the kernels failed to compile: " + e.getMessage();
     }

@@ -209,9 +209,13 @@ public record CudaGemmPlan(
   }
 
   /**
-   * Plan of a W4A16 call on the Hopper wgmma kernels ({@code w4a16_wgmma.cu}, sm_90a): blocks of
-   * two warpgroups (128 columns) and {@link #wgmmaTileRows} rows, 64-k stages, split-K where the
-   * output tiles cannot fill the GPU.
+   * Plan of a W4A16 call on the Hopper wgmma kernels ({@code w4a16_wgmma.cu}, sm_90a), stream-K:
+   * the output tiles (128 columns x {@link #wgmmaTileRows} rows) times their 64-k tiles make the
+   * work units, cut into one equal contiguous range per resident block ({@code gridX} blocks, as
+   * many as the GPU holds at once, never more than there are units), so every SM gets the same work
+   * whatever the number of tiles; a tile whose k tiles span several blocks' ranges is finished by
+   * the last of them. {@code outputTiles}: the tiles times the two warpgroups (one arrival counter
+   * each); {@code splits} is 1.
    */
   public static CudaGemmPlan w4a16Wgmma(
       int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
@@ -227,21 +231,36 @@ public record CudaGemmPlan(
       boolean zeroPoints,
       int sms,
       Occupancy occupancy) {
-    return plan(
-        "wg" + tileRows,
+    String tile = "wg" + tileRows;
+    int shared = wgmmaSharedBytes(tileRows, zeroPoints);
+    int tiles = ((nPadded / STRIP + 1) / 2) * ((rows + tileRows - 1) / tileRows);
+    long units = (long) tiles * (kPadded / SMALL_CHUNK);
+    int slots = sms * Math.max(1, occupancy.blocksPerSm(tile, WGMMA_THREADS, shared));
+    int waves = (tiles + slots - 1) / slots;
+    int blocks =
+        tiles >= WGMMA_WHOLE_WAVES * waves * slots
+            ? tiles // one whole tile per block: waves that are nearly full need no sharing
+            : (int) Math.min(units, slots);
+    return new CudaGemmPlan(
+        tile,
         WGMMA_THREADS,
         tileRows,
         2 * STRIP,
-        wgmmaSharedBytes(tileRows, zeroPoints),
-        rows,
-        nPadded,
-        SMALL_CHUNK,
-        kPadded / SMALL_CHUNK,
+        shared,
+        blocks,
         1,
-        maxWgmmaSplits(rows, kPadded),
-        sms,
-        occupancy);
+        1,
+        kPadded / SMALL_CHUNK,
+        SMALL_CHUNK,
+        2 * tiles);
   }
+
+  /**
+   * A wgmma call whose tiles fill at least this fraction of their waves of resident blocks runs one
+   * tile per block (no partial sums; the blocks start in tile order, so each wave reads a band of
+   * activations and weights); others run stream-K.
+   */
+  static final double WGMMA_WHOLE_WAVES = 0.9;
 
   /** Threads of a wgmma block: two consumer warpgroups and a producer warpgroup. */
   static final int WGMMA_THREADS = 3 * 128;
@@ -266,14 +285,6 @@ public record CudaGemmPlan(
     int stage = (raw + 1023) / 1024 * 1024;
     int stages = wgmmaStages(tileRows);
     return stages * stage + 16 * stages + 1024;
-  }
-
-  /**
-   * At most this many splits for the wgmma kernels: compute-bound, so they split further than the
-   * tiled kernels; each split still writes and reads back {@code 4 * rows * N} bytes.
-   */
-  static int maxWgmmaSplits(int rows, int kPadded) {
-    return Math.max(1, kPadded / (8 * rows));
   }
 
   /**
@@ -471,6 +482,11 @@ public record CudaGemmPlan(
     return tile.startsWith("ring");
   }
 
+  /** Whether this plan runs a wgmma kernel (stream-K: its own partial-sum layout). */
+  public boolean wgmma() {
+    return tile.startsWith("wg");
+  }
+
   /** Ints of split-K counters a call needs: one per output tile (per strip for the ring). */
   public int counters() {
     return outputTiles;
@@ -481,6 +497,10 @@ public record CudaGemmPlan(
    * keep {@code splits} shares of each padded 64-column strip), else 0.
    */
   public long partialBytes(int rows, int n) {
+    if (wgmma()) {
+      // two fp32 tiles (a range's first and last segments) per block and warpgroup
+      return 4L * gridX * 2 * 2 * blockRows * STRIP;
+    }
     if (splits <= 1) {
       return 0;
     }

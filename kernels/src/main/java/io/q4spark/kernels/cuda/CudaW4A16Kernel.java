@@ -24,10 +24,13 @@ import java.util.List;
  * large layers take the ring kernels instead (one block per SM, a producer warp filling a ring of
  * shared-memory stages with bulk copies, an equal share of the weights per SM: {@link
  * CudaGemmPlan#ringPays}); the tiled kernels take 17-64 rows where the small-M kernel's shared
- * memory does not fit. From {@link CudaDequantGemm#MIN_ROWS} rows on, a call instead dequantizes
- * the weights once into 16-bit scratch and multiplies with cuBLAS ({@link CudaDequantGemm}), where
- * that dense GEMM is faster. The math is {@link io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s
- * except for the order of the fp32 additions.
+ * memory does not fit. On sm_90a (Hopper) calls of {@link #WGMMA_MIN_ROWS} to {@link
+ * #WGMMA_BELOW_ROWS} - 1 rows take the wgmma kernels ({@code w4a16_wgmma.cu}: warpgroup MMA with
+ * the weights dequantized in registers, a producer warpgroup's bulk copies, stream-K where the
+ * tiles do not fill whole waves). Elsewhere, from {@link CudaDequantGemm#MIN_ROWS} rows on, a call
+ * instead dequantizes the weights once into 16-bit scratch and multiplies with cuBLAS ({@link
+ * CudaDequantGemm}), where that dense GEMM is faster. The math is {@link
+ * io.q4spark.kernels.scalar.ScalarW4A16Kernel}'s except for the order of the fp32 additions.
  *
  * <p>Layers: {@code uint4b8}, or {@code uint4} with zero points; fp16 or bf16 activations (the
  * tensor cores take 16-bit inputs; fp32 layers stay on the CPU kernels); group sizes 32, 64, 128,
@@ -70,6 +73,14 @@ public final class CudaW4A16Kernel implements LinearKernel {
   static final String WGMMA_ROWS_PROPERTY = "q4spark.cuda.wgmmaRows";
 
   /**
+   * Rows from which the wgmma kernels take calls by default. Measured on the H200 (µs, wgmma with
+   * 64-row blocks / the per-warp small-M kernel, 64 rows): 18.5 / 21.9 (4096x4096), 22.0 / 28.4
+   * (4096x6144), 37.8 / 53.9 (4096x14336), 37.6 / 53.9 (14336x4096); at 32 rows the per-warp
+   * kernel's 17.2-34.4 µs are about what the wgmma kernel takes for 64.
+   */
+  static final int WGMMA_MIN_ROWS = 49;
+
+  /**
    * From this many rows on, calls go back to dequantize + cuBLAS: measured on the H200 (µs, wgmma /
    * dequantize + cuBLAS, same run): at 8192 rows 422.9 / 382.8 (4096x4096), 647.9 / 613.7, 1681.5 /
    * 1473.9, 1548.9 / 1456.1; at 1024 rows 54.6 / 61.4, 103.1 / 91.4, 209.3 / 213.1, 171.9 / 195.0
@@ -92,7 +103,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
    */
   static boolean wgmmaChosen(int rows) {
     return switch (manyRowsKernelChoice()) {
-      case "auto" -> rows > CudaGemmPlan.SMALL_MAX_ROWS && rows < WGMMA_BELOW_ROWS;
+      case "auto" -> rows >= WGMMA_MIN_ROWS && rows < WGMMA_BELOW_ROWS;
       case "wgmma" -> rows > CudaGemmPlan.RING_MAX_ROWS;
       default -> false;
     };
@@ -174,6 +185,41 @@ public final class CudaW4A16Kernel implements LinearKernel {
           };
     }
     return upTo16 + manyTiles(4, sharedOptin) + manyTiles(8, sharedOptin);
+  }
+
+  /**
+   * Which kernel takes W4A16 calls of more than 48 rows on {@code device}, and why, for {@code
+   * doctor}: the wgmma kernels on sm_90a devices ({@link #WGMMA_MIN_ROWS} to {@link
+   * #WGMMA_BELOW_ROWS} - 1 rows, as {@link #MANY_ROWS_KERNEL_PROPERTY} says), dequantize + cuBLAS
+   * beyond and on other GPUs.
+   */
+  public static String manyRowsKernels(CudaDevice device) {
+    return manyRowsKernels(device.hasWgmma(), device.arch(), manyRowsKernelChoice());
+  }
+
+  static String manyRowsKernels(boolean wgmma, String arch, String choice) {
+    String cublas = "dequantize + cuBLAS from " + CudaDequantGemm.MIN_ROWS + " rows";
+    if (!wgmma) {
+      return "W4A16 past 64 rows: "
+          + cublas
+          + " (the wgmma kernels need sm_90a, the device is "
+          + arch
+          + ")";
+    }
+    return switch (choice) {
+      case "wgmma" ->
+          "W4A16 from 17 rows: the wgmma kernels (" + MANY_ROWS_KERNEL_PROPERTY + "=wgmma)";
+      case "cublas" ->
+          "W4A16 past 64 rows: " + cublas + " (" + MANY_ROWS_KERNEL_PROPERTY + "=cublas)";
+      default ->
+          "W4A16 at "
+              + WGMMA_MIN_ROWS
+              + "-"
+              + (WGMMA_BELOW_ROWS - 1)
+              + " rows: the wgmma kernels (sm_90a, weights dequantized in registers); from "
+              + WGMMA_BELOW_ROWS
+              + " rows: dequantize + cuBLAS";
+    };
   }
 
   /** Which kernel takes the calls the small-M kernel's {@code tiles} B tiles would, and why. */
@@ -268,14 +314,16 @@ public final class CudaW4A16Kernel implements LinearKernel {
     /** The wgmma launch plan for {@code rows} rows on this device. */
     CudaGemmPlan wgmmaPlan(int rows) {
       int tileRows = Integer.getInteger(WGMMA_ROWS_PROPERTY, CudaGemmPlan.wgmmaTileRows(rows));
+      int blocks = wgmmaBlocksOverride;
       return CudaGemmPlan.w4a16Wgmma(
           rows,
           tileRows,
           layout.nPadded(),
           layout.kPadded(),
           zeros != null,
-          device.smCount(),
-          (tile, threads, shared) -> blocksPerSm(wgmmaModule, kernelName(tile), threads, shared));
+          blocks > 0 ? blocks : device.smCount(),
+          (tile, threads, shared) ->
+              blocks > 0 ? 1 : blocksPerSm(wgmmaModule, kernelName(tile), threads, shared));
     }
 
     /** Lets calls take the dequantize-then-cuBLAS path, or keeps every call on the mma kernels. */
@@ -345,6 +393,12 @@ public final class CudaW4A16Kernel implements LinearKernel {
      * made once (not under {@link #ringBlocksOverride}).
      */
     private final CudaGemmPlan[] ringPlans = new CudaGemmPlan[2];
+
+    /**
+     * Tests set this to run the wgmma kernels on this many blocks, so that a small layer has blocks
+     * that cover whole tiles as well as blocks that share one.
+     */
+    static volatile int wgmmaBlocksOverride;
 
     /** The launch plan for {@code rows} rows on this device. */
     CudaGemmPlan plan(int rows) {
@@ -462,9 +516,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
         return;
       }
       CudaGemmPlan plan = wgmma ? wgmmaPlan(rows) : plan(rows);
-      DeviceBuffer partial =
-          plan.splits() > 1 ? scratch("partial", plan.partialBytes(rows, n)) : null;
-      DeviceBuffer counters = plan.splits() > 1 ? counters(plan.counters()) : null;
+      boolean shares = plan.splits() > 1 || plan.wgmma();
+      DeviceBuffer partial = shares ? scratch("partial", plan.partialBytes(rows, n)) : null;
+      DeviceBuffer counters = shares ? counters(plan.counters()) : null;
       CudaFunction gemm =
           function(wgmma ? wgmmaModule : module, kernelName(plan.tile()), plan.sharedBytes());
       try (Arena a = launchArena()) {
@@ -483,10 +537,10 @@ public final class CudaW4A16Kernel implements LinearKernel {
             .i32(n)
             .i32(layout.nPadded());
         if (byStrip) {
-          args.i32(layout.kPadded())
-              .i32(groupShift)
-              .i32(layout.scaleRows())
-              .i32(plan.ring() ? plan.splits() : plan.kTilesPerSplit());
+          args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows());
+          if (plan.ring()) {
+            args.i32(plan.splits());
+          }
         } else {
           args.i32(k)
               .i32(layout.kPadded())

@@ -225,6 +225,13 @@ __device__ __forceinline__ float ld_global_cg(const float* p) {
   return v;
 }
 
+// Stream-K: `total` work units (chunks, or k tiles of output tiles) cut into `blocks` equal
+// contiguous ranges [b * total / blocks, (b + 1) * total / blocks); the block whose range holds
+// unit u.
+__device__ __forceinline__ int block_of(long long u, long long total, int blocks) {
+  return (int)(((u + 1) * blocks + total - 1) / total - 1);
+}
+
 // Called by every thread of the block after its partial sums are stored; true in the last block.
 __device__ __forceinline__ bool split_k_last_block(int* counter, int splits) {
   __shared__ int last;

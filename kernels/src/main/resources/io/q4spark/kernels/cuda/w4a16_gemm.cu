@@ -685,12 +685,6 @@ struct Ring {
   static constexpr int THREADS = 32 * (CONSUMERS + 1);
 };
 
-// The block whose range holds chunk u, when `total` chunks are cut into `blocks` ranges
-// [b * total / blocks, (b + 1) * total / blocks).
-__device__ __forceinline__ int block_of(long long u, long long total, int blocks) {
-  return (int)(((u + 1) * blocks + total - 1) / total - 1);
-}
-
 // S, Z: scales and zero points strip-major, [Np / 64][groups][64] (rows as in the [groups][Np]
 // copy the other kernels read). A: the activations chunk-major ([Kp / 64][M][64], swizzled, zero
 // past K). groups: scale rows per strip.

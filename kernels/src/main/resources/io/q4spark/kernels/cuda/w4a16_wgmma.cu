@@ -179,11 +179,11 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
                                      const uint4* __restrict__ S, const uint4* __restrict__ Z,
                                      const float* __restrict__ bias, u16* __restrict__ C,
                                      float* __restrict__ partial, int* __restrict__ counters,
-                                     int M, int N, int Np, int Kp, int groupShift, int groups,
-                                     int ktilesPerSplit) {
+                                     int M, int N, int Np, int Kp, int groupShift, int groups) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef Tile<ROWS, WG, STAGES, ZP> T;
   extern __shared__ __align__(16) unsigned char smemRaw[];
+  __shared__ int lastOf[WG];  // whether this warpgroup arrived last at a shared tile
   const u32 base = (smem_u32(smemRaw) + 1023u) & ~1023u;
   const u32 bars = base + STAGES * T::STAGE_BYTES;
   auto full = [&](int slot) { return bars + 8 * slot; };
@@ -192,12 +192,12 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int nStrips = Np / 64;
-  const int strip0 = blockIdx.x * WG;
-  const int m0 = blockIdx.y * ROWS;
   const int kTiles = Kp / 64;
-  const int kt0 = blockIdx.z * ktilesPerSplit;
-  const int nT = min(kTiles, kt0 + ktilesPerSplit) - kt0;
-  const int rowsValid = min(ROWS, M - m0);
+  const int tilesY = (M + ROWS - 1) / ROWS;
+  const int tilesX = (nStrips + WG - 1) / WG;
+  const long long total = (long long)tilesX * tilesY * kTiles;
+  const int u0 = (int)((long long)blockIdx.x * total / gridDim.x);
+  const int u1 = (int)((long long)(blockIdx.x + 1) * total / gridDim.x);
 
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -208,25 +208,23 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
   }
   __syncthreads();
 
-  float acc[T::ACC];
-#pragma unroll
-  for (int i = 0; i < T::ACC; ++i) acc[i] = 0.f;
-
   if (warp >= 4 * WG) {
     // The producer warpgroup gives its registers to the consumers (the 256-row accumulators need
     // more than an even share of the register file); its first warp issues the copies.
     setmaxnreg_dec<40>();
-  }
-  if (warp == 4 * WG) {
-    // The producer warp: lane 0 announces each stage's bytes, lanes 0 .. 2 WG issue its copies:
-    // the activation rows (chunk-major: one range), each strip's 2 KiB of weights and its scale
-    // (zero) rows (strip-major: one range per strip).
+    if (warp != 4 * WG) return;
+    // Lane 0 announces each stage's bytes and copies the activation rows (chunk-major: one
+    // range); lanes 1 .. WG each strip's 2 KiB of weights and its scale (zero) rows (strip-major:
+    // one range per strip). Tile t = bx * tilesY + by: k tile kt of columns 128 bx, rows ROWS by.
     const u64 evictFirst = l2_evict_first();
     const u64 evictLast = l2_evict_last();
-    const int live = min(WG, nStrips - strip0);  // strips of this block inside Np
-    for (int i = 0; i < nT; ++i) {
+    int t = u0 / kTiles, kt = u0 - t * kTiles;
+    for (int i = 0; i < u1 - u0; ++i) {
       const int slot = i % STAGES;
-      const int kt = kt0 + i;
+      const int bx = t / tilesY, by = t - bx * tilesY;
+      const int strip0 = bx * WG, m0 = by * ROWS;
+      const int rowsValid = min(ROWS, M - m0);
+      const int live = min(WG, nStrips - strip0);
       if (i >= STAGES) mbar_wait(empty(slot), ((i / STAGES) - 1) & 1);
       const int g0 = (kt * 64) >> groupShift;
       const int gRows = min(groups, ((kt * 64 + 63) >> groupShift) + 1) - g0;
@@ -247,93 +245,154 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
         bulk_copy(sDst, S + sSrc, gRows * 128, full(slot), evictLast);
         if (ZP) bulk_copy(sDst + T::S_BYTES, Z + sSrc, gRows * 128, full(slot), evictLast);
       }
-    }
-  } else if (warp < 4 * WG) {
-    setmaxnreg_inc<232>();
-    // Consumer warpgroups: warpgroup wg takes strip strip0 + wg, its warp w (of 4) the strip's
-    // columns 16 w .. 16 w + 15 as wgmma A rows.
-    const int wg = warp >> 2, w = warp & 3;
-    const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
-    const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
-
-    // Stage i: wait for its copies, dequantize its four k16 steps into `a`, issue their wgmma's,
-    // then wait for the previous stage's and release that stage to the producer. Two register
-    // sets alternate, so the previous stage's wgmma's may still read theirs.
-    auto step = [&](int i, u32 (&a)[4][4]) {
-      const int slot = i % STAGES;
-      const int kt = kt0 + i;
-      const u32 xBase = base + slot * T::STAGE_BYTES;
-      const u32 wBase = xBase + T::X_BYTES + wg * 2048 + lane * 16 + w * 4;
-      const u32 sBase = xBase + T::X_BYTES + T::W_BYTES + wg * 512 + ((lane >> 2) * 8 + 2 * w) * 2;
-      const int g0 = (kt * 64) >> groupShift;
-      mbar_wait(full(slot), (i / STAGES) & 1);
-#pragma unroll
-      for (int s = 0; s < 4; ++s) {
-        const int srow = ((kt * 64 + 16 * s) >> groupShift) - g0;
-        u32 q, sp, zp = 0;
-        asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q) : "r"(wBase + s * 512));
-        asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sp) : "r"(sBase + srow * 128));
-        if (ZP) {
-          asm volatile("ld.shared.u32 %0, [%1];" : "=r"(zp) : "r"(sBase + srow * 128 + T::S_BYTES));
-        }
-        u32 zg = symZero, zg8 = symZero, zgHi = symZeroHi, zg8Hi = symZeroHi;
-        if (ZP) {
-          zg = splat_half<0>(zp);
-          zg8 = splat_half<1>(zp);
-          if (!BF16) {
-            zgHi = sub2<false>(0x63806380u, zg);  // -(64 + zero) = 960 - (1024 + zero), exact
-            zg8Hi = sub2<false>(0x63806380u, zg8);
-          }
-        }
-        dequant<BF16>(q, splat_half<0>(sp), splat_half<1>(sp), zg, zg8, zgHi, zg8Hi, a[s]);
+      if (++kt == kTiles) {
+        kt = 0;
+        ++t;
       }
-      fence_acc<T::ACC>(acc);
-      wgmma_fence();
-#pragma unroll
-      for (int s = 0; s < 4; ++s) wgmma<ROWS, BF16>(acc, a[s], wgmma_desc(xBase + s * 32));
-      wgmma_commit();
-      fence_acc<T::ACC>(acc);
-      wgmma_wait<1>();
-      if (i > 0 && lane == 0) mbar_arrive(empty((i - 1) % STAGES));
-    };
-
-    u32 a0[4][4], a1[4][4];
-    int i = 0;
-    for (; i + 1 < nT; i += 2) {
-      step(i, a0);
-      step(i + 1, a1);
     }
-    if (i < nT) step(i, a0);
+    return;
+  }
+
+  // Consumer warpgroups: warpgroup wg takes strip 2 bx + wg of each tile, its warp w (of 4) the
+  // strip's columns 16 w .. 16 w + 15 as wgmma A rows.
+  setmaxnreg_inc<232>();
+  const int wg = warp >> 2, w = warp & 3;
+  const int wgTid = tid & 127;
+  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
+  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
+  float acc[T::ACC];
+
+  // Stage i (k tile kt of the current tile): wait for its copies, dequantize its four k16 steps
+  // into `a`, issue their wgmma's, then wait for the previous stage's and release that stage to
+  // the producer (unless this is a tile's first stage: the previous tile released its last).
+  // Two register sets alternate, so the previous stage's wgmma's may still read theirs.
+  auto step = [&](int i, int kt, bool first, u32 (&a)[4][4]) {
+    const int slot = i % STAGES;
+    const u32 xBase = base + slot * T::STAGE_BYTES;
+    const u32 wBase = xBase + T::X_BYTES + wg * 2048 + lane * 16 + w * 4;
+    const u32 sBase = xBase + T::X_BYTES + T::W_BYTES + wg * 512 + ((lane >> 2) * 8 + 2 * w) * 2;
+    const int g0 = (kt * 64) >> groupShift;
+    mbar_wait(full(slot), (i / STAGES) & 1);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) {
+      const int srow = ((kt * 64 + 16 * s) >> groupShift) - g0;
+      u32 q, sp, zp = 0;
+      asm volatile("ld.shared.u32 %0, [%1];" : "=r"(q) : "r"(wBase + s * 512));
+      asm volatile("ld.shared.u32 %0, [%1];" : "=r"(sp) : "r"(sBase + srow * 128));
+      if (ZP) {
+        asm volatile("ld.shared.u32 %0, [%1];" : "=r"(zp) : "r"(sBase + srow * 128 + T::S_BYTES));
+      }
+      u32 zg = symZero, zg8 = symZero, zgHi = symZeroHi, zg8Hi = symZeroHi;
+      if (ZP) {
+        zg = splat_half<0>(zp);
+        zg8 = splat_half<1>(zp);
+        if (!BF16) {
+          zgHi = sub2<false>(0x63806380u, zg);  // -(64 + zero) = 960 - (1024 + zero), exact
+          zg8Hi = sub2<false>(0x63806380u, zg8);
+        }
+      }
+      dequant<BF16>(q, splat_half<0>(sp), splat_half<1>(sp), zg, zg8, zgHi, zg8Hi, a[s]);
+    }
+    fence_acc<T::ACC>(acc);
+    wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < 4; ++s) wgmma<ROWS, BF16>(acc, a[s], wgmma_desc(xBase + s * 32));
+    wgmma_commit();
+    fence_acc<T::ACC>(acc);
+    wgmma_wait<1>();
+    if (!first && lane == 0) mbar_arrive(empty((i - 1) % STAGES));
+  };
+
+  u32 a0[4][4], a1[4][4];
+  int i = 0;
+  for (int u = u0; u < u1;) {
+    // One segment: the k tiles [u - tBase, end - tBase) of tile t.
+    const int t = u / kTiles;
+    const int tBase = t * kTiles;
+    const int end = min(u1, tBase + kTiles);
+    const int bx = t / tilesY, by = t - bx * tilesY;
+    const int m0 = by * ROWS;
+    const int col0 = (bx * WG + wg) * 64;
+#pragma unroll
+    for (int e = 0; e < T::ACC; ++e) acc[e] = 0.f;
+    const int n = end - u;
+    int s = 0;
+    for (; s + 1 < n; s += 2) {
+      step(i + s, u - tBase + s, s == 0, a0);
+      step(i + s + 1, u - tBase + s + 1, false, a1);
+    }
+    if (s < n) step(i + s, u - tBase + s, s == 0, a0);
     wgmma_wait<0>();
     fence_acc<T::ACC>(acc);
+    if (lane == 0) mbar_arrive(empty((i + n - 1) % STAGES));
 
-    const int n = (strip0 + wg) * 64 + 16 * w + (lane >> 2);
+    const int nn = 16 * w + (lane >> 2);  // column within the strip, + 8 for e & 2
+    // Where accumulator e of this lane sits in a warpgroup's ROWS x 64 tile of fp32 sums.
+    auto at = [&](int e) {
+      return (8 * (e >> 2) + 2 * (lane & 3) + (e & 1)) * 64 + nn + ((e & 2) ? 8 : 0);
+    };
+    const bool whole = u == tBase && end == tBase + kTiles;  // the whole tile in this block
+    if (!whole) {
+      // A tile shared with other blocks: park the fp32 sums in this block's slot (0: the range's
+      // first segment, 1: its last) and count the arrival; the last warpgroup to arrive adds the
+      // blocks' sums in block order (deterministic, whichever arrives last) and stores the
+      // tile's columns.
+      float* mine = partial + (((size_t)blockIdx.x * 2 + (u == u0 ? 0 : 1)) * WG + wg) * ROWS * 64;
 #pragma unroll
-    for (int e = 0; e < T::ACC; ++e) {
-      const int col = n + ((e & 2) ? 8 : 0);
-      const int row = m0 + 8 * (e >> 2) + 2 * (lane & 3) + (e & 1);
-      if (col >= N || row >= M) continue;
-      if (gridDim.z > 1) {
-        partial[((size_t)blockIdx.z * M + row) * N + col] = acc[e];
-      } else {
+      for (int e = 0; e < T::ACC; ++e) mine[at(e)] = acc[e];
+      const int first = block_of(tBase, total, gridDim.x);
+      const int last = block_of(tBase + kTiles - 1, total, gridDim.x);
+      named_sync(1 + wg, 128);
+      if (wgTid == 0) {
+        __threadfence();
+        const int arrived = atom_add_acq_rel_gpu(counters + t * WG + wg, 1);
+        lastOf[wg] = arrived == last - first;
+        if (lastOf[wg]) counters[t * WG + wg] = 0;
+      }
+      named_sync(1 + wg, 128);
+      const bool last_ = lastOf[wg];
+      named_sync(1 + wg, 128);  // lastOf is rewritten at the next shared tile
+      if (last_) {
+        __threadfence();
+        // Coalesced: thread j of the warpgroup adds element j, j + 128, ... of every share, 16 at
+        // a time so that their loads overlap. The first block's share is its range's first
+        // segment only if its range starts at this tile.
+        const bool firstStartsHere = (long long)first * total / gridDim.x == tBase;
+        for (int idx = wgTid; idx < ROWS * 64; idx += 16 * 128) {
+          float sum[16];
+#pragma unroll
+          for (int j = 0; j < 16; ++j) sum[j] = 0.f;
+          for (int b = first; b <= last; ++b) {
+            const int slot = b == first && !firstStartsHere ? 1 : 0;
+            const float* share = partial + (((size_t)b * 2 + slot) * WG + wg) * ROWS * 64 + idx;
+#pragma unroll
+            for (int j = 0; j < 16; ++j) sum[j] += ld_global_cg(share + 128 * j);
+          }
+#pragma unroll
+          for (int j = 0; j < 16; ++j) {
+            const int row = m0 + ((idx + 128 * j) >> 6), col = col0 + (idx & 63);
+            if (row >= M || col >= N) continue;
+            u16 y = f32_to_half<BF16>(sum[j]);
+            if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[col]);
+            C[(size_t)row * N + col] = y;
+          }
+        }
+      }
+    }
+    if (whole) {
+      // Round, add the bias, store.
+#pragma unroll
+      for (int e = 0; e < T::ACC; ++e) {
+        const int col = col0 + nn + ((e & 2) ? 8 : 0);
+        const int row = m0 + 8 * (e >> 2) + 2 * (lane & 3) + (e & 1);
+        if (col >= N || row >= M) continue;
         u16 y = f32_to_half<BF16>(acc[e]);
         if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[col]);
         C[(size_t)row * N + col] = y;
       }
     }
-  }
-  if (gridDim.z == 1) return;
-  if (!split_k_last_block(counters + blockIdx.y * gridDim.x + blockIdx.x, gridDim.z)) return;
-  // The last split for this tile: add the partial sums in split order, round, add the bias.
-  const int n0 = strip0 * 64;
-  for (int c = tid; c < ROWS * WG * 64; c += T::THREADS) {
-    const int row = m0 + c / (WG * 64), col = n0 + c % (WG * 64);
-    if (row >= M || col >= N) continue;
-    float sum = 0.f;
-    for (int s = 0; s < (int)gridDim.z; ++s) sum += ld_global_cg(partial + ((size_t)s * M + row) * N + col);
-    u16 y = f32_to_half<BF16>(sum);
-    if (bias != nullptr) y = f32_to_half<BF16>(half_to_f32<BF16>(y) + bias[col]);
-    C[(size_t)row * N + col] = y;
+    i += n;
+    u = end;
   }
 #endif
 }
@@ -342,15 +401,15 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
 
 // Entry points: q4_w4a16_wg<64|128|256>_<f16|bf16>_<sym|zp>, ROWS rows per block. A: the
 // activations chunk-major (q4_f32_to_half_chunks); S, Z: scales and zero points strip-major
-// (CudaW4A16Layout.byStrip), `groups` rows per strip; groupShift: log2(G), 31 for one group over K;
-// split-K (gridDim.z > 1) needs `partial` (splits x M x N fp32) and `counters` (one per tile).
+// (CudaW4A16Layout.byStrip), `groups` rows per strip; groupShift: log2(G), 31 for one group over K.
+// Grid: gridDim.x blocks, stream-K; `partial`: gridDim.x x 2 x WG x ROWS x 64 fp32, `counters`:
+// one int per tile and warpgroup, zero before the first call (the last arrival resets its own).
 #define Q4_W4A16_WG_KERNEL(NAME, ROWS, WG, STAGES, BF16, ZP)                                      \
   extern "C" __global__ void __launch_bounds__(128 * (WG + 1), 1) NAME(                           \
       const uint4* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,   \
-      float* partial, int* counters, int M, int N, int Np, int Kp, int groupShift, int groups,     \
-      int ktilesPerSplit) {                                                                        \
+      float* partial, int* counters, int M, int N, int Np, int Kp, int groupShift, int groups) {  \
     w4a16h::gemm<ROWS, WG, STAGES, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N, Np, Kp, \
-                                             groupShift, groups, ktilesPerSplit);                 \
+                                             groupShift, groups);                                 \
   }
 
 #define Q4_W4A16_WG_VARIANTS(TILE, ...)                                \

@@ -131,6 +131,15 @@ class CudaGemmPlanTest {
     assertTrue(auto.startsWith("W4A16 at 8-16 rows on layers of at least 64 "), auto);
     assertTrue(CudaW4A16Kernel.smallRowsKernels(90, hopper, "warps").contains("=warps"));
     assertEquals(null, CudaW4A16Kernel.ringUnavailable(100, hopper));
+    assertEquals(
+        "W4A16 past 64 rows: dequantize + cuBLAS from 65 rows (the wgmma kernels need sm_90a, the"
+            + " device is sm_80)",
+        CudaW4A16Kernel.manyRowsKernels(false, "sm_80", "auto"));
+    assertEquals(
+        "W4A16 at 49-4095 rows: the wgmma kernels (sm_90a, weights dequantized in registers);"
+            + " from 4096 rows: dequantize + cuBLAS",
+        CudaW4A16Kernel.manyRowsKernels(true, "sm_90a", "auto"));
+    assertTrue(CudaW4A16Kernel.manyRowsKernels(true, "sm_90a", "cublas").endsWith("=cublas)"));
   }
 
   @Test
@@ -171,21 +180,30 @@ class CudaGemmPlanTest {
     "129, 4096, 14336, 256",
     "1024, 4096, 14336, 256",
     "8192, 6144, 4096, 256",
+    "1024, 4096, 4096, 256",
     "17, 200, 96, 64"
   })
-  void wgmmaPlansCoverEveryKTileOnceAndFitAHopperBlock(int rows, int n, int k, int blockRows) {
+  void wgmmaPlansGiveEveryResidentBlockAnEqualShareAndFitAHopperBlock(
+      int rows, int n, int k, int blockRows) {
     int np = CudaW4A16Layout.roundUp(n, CudaW4A16Layout.STRIP);
     int kp = CudaW4A16Layout.roundUp(k, CudaW4A16Layout.K_TILE);
     CudaGemmPlan p = CudaGemmPlan.w4a16Wgmma(rows, np, kp, true, H100_SMS, H100);
     assertEquals("wg" + blockRows, p.tile());
+    assertTrue(p.wgmma());
     assertEquals(blockRows, p.blockRows());
     assertEquals(128, p.blockCols());
     assertEquals(384, p.threads());
-    assertCovers(p, kp / 64);
-    assertEquals((np + 127) / 128, p.gridX());
-    assertEquals((rows + blockRows - 1) / blockRows, p.gridY());
-    assertTrue(p.splits() <= CudaGemmPlan.maxWgmmaSplits(rows, kp), p.toString());
-    // the stages, rounded to 1 KiB, and 1 KiB to align the base: within Hopper's 227 KiB
+    int tiles = (np + 127) / 128 * ((rows + blockRows - 1) / blockRows);
+    long units = (long) tiles * (kp / 64);
+    // one tile per block where the tiles nearly fill their waves, else one block per SM (their
+    // shared memory), fewer only when there are fewer units
+    int waves = (tiles + H100_SMS - 1) / H100_SMS;
+    boolean whole = tiles >= 0.9 * waves * H100_SMS;
+    assertEquals(whole ? tiles : Math.min(units, H100_SMS), p.gridX());
+    assertEquals(1, p.gridY());
+    assertEquals(2 * tiles, p.counters());
+    assertEquals(4L * p.gridX() * 2 * 2 * blockRows * 64, p.partialBytes(rows, n));
+    // the stages, rounded to 1 KiB, their barriers and 1 KiB to align the base: within 227 KiB
     assertTrue(p.sharedBytes() <= 227 * 1024, p.toString());
     int stages = CudaGemmPlan.wgmmaStages(blockRows);
     assertEquals(0, (p.sharedBytes() - 1024 - 16 * stages) % (1024 * stages));
@@ -193,15 +211,16 @@ class CudaGemmPlanTest {
 
   @Test
   void wgmmaStagesHoldTheActivationsWeightsAndScales() {
-    // 256 rows: 32 KiB of activations, 4 KiB of weights, 1 KiB of scales (2 with zero points)
+    // 256 rows: 32 KiB of activations, 4 KiB of weights, 1 KiB of scales (2 with zero points),
     // (and the stages' barriers, 16 bytes each, and 1 KiB to align the base)
     assertEquals(5 * 37 * 1024 + 80 + 1024, CudaGemmPlan.wgmmaSharedBytes(256, false));
     assertEquals(5 * 38 * 1024 + 80 + 1024, CudaGemmPlan.wgmmaSharedBytes(256, true));
     assertEquals(6 * 21 * 1024 + 96 + 1024, CudaGemmPlan.wgmmaSharedBytes(128, false));
     assertEquals(8 * 13 * 1024 + 128 + 1024, CudaGemmPlan.wgmmaSharedBytes(64, false));
-    // a small layer's few output tiles split K; 1024 rows fill the GPU without
-    assertTrue(CudaGemmPlan.w4a16Wgmma(128, 4096, 4096, false, H100_SMS, H100).splits() > 1);
-    assertEquals(1, CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, H100_SMS, H100).splits());
+    // 1024 rows: 4096x4096 makes 128 tiles (one wave of 132 SMs at 97%: a tile per block),
+    // 4096x6144 192 (1.45 waves: stream-K on 132 blocks)
+    assertEquals(128, CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, H100_SMS, H100).gridX());
+    assertEquals(132, CudaGemmPlan.w4a16Wgmma(1024, 6144, 4096, false, H100_SMS, H100).gridX());
   }
 
   @Test
