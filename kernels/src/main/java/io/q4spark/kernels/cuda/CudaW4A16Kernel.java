@@ -88,13 +88,19 @@ public final class CudaW4A16Kernel implements LinearKernel {
    */
   static final int WGMMA_BELOW_ROWS = 4096;
 
+  /** {@link #MANY_ROWS_KERNEL_PROPERTY}'s value, checked. */
   private static String manyRowsKernelChoice() {
-    String choice = System.getProperty(MANY_ROWS_KERNEL_PROPERTY, "auto");
-    if (!choice.equals("auto") && !choice.equals("wgmma") && !choice.equals("cublas")) {
+    return choice(MANY_ROWS_KERNEL_PROPERTY, "auto", "wgmma", "cublas");
+  }
+
+  /** JVM property {@code property}, {@code auto} when unset, else one of {@code values}. */
+  private static String choice(String property, String... values) {
+    String value = System.getProperty(property, "auto");
+    if (!List.of(values).contains(value)) {
       throw new IllegalArgumentException(
-          MANY_ROWS_KERNEL_PROPERTY + " should be auto, wgmma or cublas, but was " + choice);
+          property + " should be one of " + String.join(", ", values) + ", but was " + value);
     }
-    return choice;
+    return value;
   }
 
   /**
@@ -124,12 +130,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
 
   /** {@link #SMALL_KERNEL_PROPERTY}'s value, checked. */
   private static String smallKernelChoice() {
-    String choice = System.getProperty(SMALL_KERNEL_PROPERTY, "auto");
-    if (!choice.equals("auto") && !choice.equals("ring") && !choice.equals("warps")) {
-      throw new IllegalArgumentException(
-          SMALL_KERNEL_PROPERTY + " should be auto, ring or warps, but was " + choice);
-    }
-    return choice;
+    return choice(SMALL_KERNEL_PROPERTY, "auto", "ring", "warps");
   }
 
   /**

@@ -98,66 +98,46 @@ class CudaKernelsTest {
   @Test
   void smallRowCountsMatchTheReferenceOnEitherSmallKernel() {
     Random r = new Random(SEED + 2);
-    // K = 208 and 96: the last 64-k chunk reaches past K (96 with G = 32: into a padding group)
-    int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
     int[] rows = {1, 3, 8, 9, 16};
-    // G = 64 layers have a bias (RandomLayers), G = 128 ones act-order
-    for (DType act : new DType[] {DType.F16, DType.BF16}) {
-      for (int g : new int[] {32, 64, 128, -1}) {
-        for (int[] shape : shapes) {
-          if (g > 0 && shape[0] % g != 0) {
-            continue;
-          }
-          boolean zp = g != 128;
-          LinearLayerConfig c =
-              LinearLayerConfig.of(
-                  "cuda-small",
-                  shape[0],
-                  shape[1],
-                  zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
-                  act,
-                  g,
-                  zp,
-                  g == 128, // act-order: rows gathered on the device before the chunk-major copy
-                  QuantScheme.W4A16);
-          try {
-            System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "ring");
-            for (int blocks : new int[] {1, 3, 7}) {
-              CudaW4A16Kernel.Prepared.ringBlocksOverride = blocks;
-              compareRows(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r, rows);
-            }
-            CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
-            System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "warps");
-            // 17-64 rows: the per-warp kernel with four and eight B tiles (small32, small64)
-            compareRows(
-                new CudaW4A16Kernel(),
-                new ScalarW4A16Kernel(),
-                c,
-                r,
-                1,
-                3,
-                8,
-                9,
-                16,
-                17,
-                24,
-                32,
-                33,
-                50,
-                64);
-          } finally {
-            CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
-            System.clearProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY);
-          }
+    for (LinearLayerConfig c : smallLayers("cuda-small")) {
+      try {
+        System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "ring");
+        for (int blocks : new int[] {1, 3, 7}) {
+          CudaW4A16Kernel.Prepared.ringBlocksOverride = blocks;
+          compareRows(new CudaW4A16Kernel(), new ScalarW4A16Kernel(), c, r, rows);
         }
+        CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
+        System.setProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY, "warps");
+        // 17-64 rows: the per-warp kernel with four and eight B tiles (small32, small64)
+        compareRows(
+            new CudaW4A16Kernel(),
+            new ScalarW4A16Kernel(),
+            c,
+            r,
+            1,
+            3,
+            8,
+            9,
+            16,
+            17,
+            24,
+            32,
+            33,
+            50,
+            64);
+      } finally {
+        CudaW4A16Kernel.Prepared.ringBlocksOverride = 0;
+        System.clearProperty(CudaW4A16Kernel.SMALL_KERNEL_PROPERTY);
       }
     }
   }
 
   /**
    * The wgmma kernels (sm_90a) at every block height (64, 128 and 256 rows) on row counts that fill
-   * a block, leave it partly empty and spill into a second one, with split-K (the small layers' few
-   * output tiles split K) and without; K = 208 and 96 end inside a 64-k stage.
+   * a block, leave it partly empty and spill into a second one: on the device's block count
+   * (stream-K, tiles shared by several blocks), as if one block fit the GPU (a tile per block, in
+   * waves) and on three blocks (stream-K with whole tiles and shared ones); K = 208 and 96 end
+   * inside a 64-k stage.
    */
   @Test
   void manyRowCountsMatchTheReferenceOnTheWgmmaKernels() {
@@ -165,8 +145,46 @@ class CudaKernelsTest {
     Assumptions.assumeTrue(
         device.hasWgmma(), "the wgmma kernels need sm_90a, the device is " + device.arch());
     Random r = new Random(SEED + 3);
-    int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
     int[] rows = {17, 64, 65, 129, 300};
+    for (LinearLayerConfig c : smallLayers("cuda-wgmma")) {
+      QuantizedLinear l = RandomLayers.layer(c, r, c.groupSize() == 64);
+      try (PreparedLinear gpu = new CudaW4A16Kernel().prepare(l);
+          PreparedLinear ref = new ScalarW4A16Kernel().prepare(l)) {
+        System.setProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY, "wgmma");
+        for (int tileRows : new int[] {64, 128, 256}) {
+          System.setProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY, Integer.toString(tileRows));
+          // the device's own count (here mostly one k tile per block), then few blocks that
+          // each take whole tiles and share others
+          for (int blocks : new int[] {0, 1, 3}) {
+            CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = blocks;
+            compareOnce(
+                new CudaW4A16Kernel(),
+                c,
+                l,
+                gpu,
+                ref,
+                r,
+                rows,
+                "wgmma, blocks of " + tileRows + " rows, " + blocks + " blocks");
+          }
+        }
+      } finally {
+        CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = 0;
+        System.clearProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY);
+        System.clearProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY);
+      }
+    }
+  }
+
+  /**
+   * Small layers for the small-M and wgmma tests: fp16 and bf16; G = 32, 64 (with a bias, as
+   * RandomLayers makes them), 128 (act-order: rows gathered on the device before the chunk-major
+   * copy) and full K; zero points except at G = 128; K = 208 and 96 make the last 64-k chunk reach
+   * past K (96 with G = 32: into a padding group).
+   */
+  private static List<LinearLayerConfig> smallLayers(String name) {
+    int[][] shapes = {{512, 256}, {208, 136}, {1024, 72}, {96, 200}};
+    List<LinearLayerConfig> layers = new ArrayList<>();
     for (DType act : new DType[] {DType.F16, DType.BF16}) {
       for (int g : new int[] {32, 64, 128, -1}) {
         for (int[] shape : shapes) {
@@ -174,9 +192,9 @@ class CudaKernelsTest {
             continue;
           }
           boolean zp = g != 128;
-          LinearLayerConfig c =
+          layers.add(
               LinearLayerConfig.of(
-                  "cuda-wgmma",
+                  name,
                   shape[0],
                   shape[1],
                   zp ? ScalarType.UINT4 : ScalarType.UINT4B8,
@@ -184,36 +202,11 @@ class CudaKernelsTest {
                   g,
                   zp,
                   g == 128,
-                  QuantScheme.W4A16);
-          QuantizedLinear l = RandomLayers.layer(c, r, g == 64);
-          try (PreparedLinear gpu = new CudaW4A16Kernel().prepare(l);
-              PreparedLinear ref = new ScalarW4A16Kernel().prepare(l)) {
-            System.setProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY, "wgmma");
-            for (int tileRows : new int[] {64, 128, 256}) {
-              System.setProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY, Integer.toString(tileRows));
-              // the device's own count (here mostly one k tile per block), then few blocks that
-              // each take whole tiles and share others
-              for (int blocks : new int[] {0, 1, 3}) {
-                CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = blocks;
-                compareOnce(
-                    new CudaW4A16Kernel(),
-                    c,
-                    l,
-                    gpu,
-                    ref,
-                    r,
-                    rows,
-                    "wgmma, blocks of " + tileRows + " rows, " + blocks + " blocks");
-              }
-            }
-          } finally {
-            CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = 0;
-            System.clearProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY);
-            System.clearProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY);
-          }
+                  QuantScheme.W4A16));
         }
       }
     }
+    return layers;
   }
 
   @Test
