@@ -487,6 +487,15 @@ public record CudaGemmPlan(
     return tile.startsWith("wg");
   }
 
+  /**
+   * Whether blocks of this plan may share an output tile, and so need partial sums and arrival
+   * counters: split-K, the ring kernels' shared strips, and wgmma plans in stream-K (fewer blocks
+   * than tiles' k steps allow one tile each).
+   */
+  public boolean sharesTiles() {
+    return wgmma() ? gridX != outputTiles / 2 : splits > 1;
+  }
+
   /** Ints of split-K counters a call needs: one per output tile (per strip for the ring). */
   public int counters() {
     return outputTiles;
@@ -498,8 +507,9 @@ public record CudaGemmPlan(
    */
   public long partialBytes(int rows, int n) {
     if (wgmma()) {
-      // two fp32 tiles (a range's first and last segments) per block and warpgroup
-      return 4L * gridX * 2 * 2 * blockRows * STRIP;
+      // stream-K: two fp32 tiles (a range's first and last segments) per block and warpgroup; a
+      // tile per block shares none
+      return sharesTiles() ? 4L * gridX * 2 * 2 * blockRows * STRIP : 0;
     }
     if (splits <= 1) {
       return 0;

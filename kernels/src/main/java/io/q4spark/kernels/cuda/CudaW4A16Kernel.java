@@ -517,7 +517,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
         return;
       }
       CudaGemmPlan plan = wgmma ? wgmmaPlan(rows) : plan(rows);
-      boolean shares = plan.splits() > 1 || plan.wgmma();
+      boolean shares = plan.sharesTiles();
       DeviceBuffer partial = shares ? scratch("partial", plan.partialBytes(rows, n)) : null;
       DeviceBuffer counters = shares ? counters(plan.counters()) : null;
       CudaFunction gemm =

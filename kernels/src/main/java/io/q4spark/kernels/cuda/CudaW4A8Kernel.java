@@ -213,8 +213,8 @@ public final class CudaW4A8Kernel implements LinearKernel {
       DeviceBuffer rowScale = scratch("rowScale", 4L * rows);
       CudaGemmPlan plan = plan(rows);
       DeviceBuffer partial =
-          plan.splits() > 1 ? scratch("partial", plan.partialBytes(rows, n)) : null;
-      DeviceBuffer counters = plan.splits() > 1 ? counters(plan.counters()) : null;
+          plan.sharesTiles() ? scratch("partial", plan.partialBytes(rows, n)) : null;
+      DeviceBuffer counters = plan.sharesTiles() ? counters(plan.counters()) : null;
       CudaFunction gemm = function(module, "q4_w4a8_" + plan.tile(), plan.sharedBytes());
       try (Arena a = launchArena()) {
         gemm.launch(

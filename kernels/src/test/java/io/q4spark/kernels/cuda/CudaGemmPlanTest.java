@@ -202,7 +202,8 @@ class CudaGemmPlanTest {
     assertEquals(whole ? tiles : Math.min(units, H100_SMS), p.gridX());
     assertEquals(1, p.gridY());
     assertEquals(2 * tiles, p.counters());
-    assertEquals(4L * p.gridX() * 2 * 2 * blockRows * 64, p.partialBytes(rows, n));
+    assertEquals(!whole, p.sharesTiles());
+    assertEquals(whole ? 0 : 4L * p.gridX() * 2 * 2 * blockRows * 64, p.partialBytes(rows, n));
     // the stages, rounded to 1 KiB, their barriers and 1 KiB to align the base: within 227 KiB
     assertTrue(p.sharedBytes() <= 227 * 1024, p.toString());
     int stages = CudaGemmPlan.wgmmaStages(blockRows);
