@@ -23,7 +23,9 @@ package io.q4spark.kernels.cuda;
  * @param kTilesPerSplit pipeline stages of K each split covers
  * @param kTile K per pipeline stage
  * @param outputTiles output tiles, one split-K counter each (for the ring kernels: 64-column
- *     strips)
+ *     strips; for the wgmma kernels: tiles times their two warpgroups)
+ * @param wholeTiles wgmma plans: the tiles a first launch runs one per block (all of them, none, or
+ *     the whole waves before a stream-K launch of {@code gridX} blocks takes the rest); 0 elsewhere
  */
 public record CudaGemmPlan(
     String tile,
@@ -36,7 +38,36 @@ public record CudaGemmPlan(
     int splits,
     int kTilesPerSplit,
     int kTile,
-    int outputTiles) {
+    int outputTiles,
+    int wholeTiles) {
+
+  /** A plan of one launch ({@code wholeTiles} 0). */
+  public CudaGemmPlan(
+      String tile,
+      int threads,
+      int blockRows,
+      int blockCols,
+      int sharedBytes,
+      int gridX,
+      int gridY,
+      int splits,
+      int kTilesPerSplit,
+      int kTile,
+      int outputTiles) {
+    this(
+        tile,
+        threads,
+        blockRows,
+        blockCols,
+        sharedBytes,
+        gridX,
+        gridY,
+        splits,
+        kTilesPerSplit,
+        kTile,
+        outputTiles,
+        0);
+  }
 
   /**
    * cp.async pipeline depth of the W4A16 large tile and of W4A8 (the W4A16 medium tile and the
@@ -209,17 +240,26 @@ public record CudaGemmPlan(
   }
 
   /**
-   * Plan of a W4A16 call on the Hopper wgmma kernels ({@code w4a16_wgmma.cu}, sm_90a), stream-K:
-   * the output tiles (128 columns x {@link #wgmmaTileRows} rows) times their 64-k tiles make the
-   * work units, cut into one equal contiguous range per resident block ({@code gridX} blocks, as
-   * many as the GPU holds at once, never more than there are units), so every SM gets the same work
-   * whatever the number of tiles; a tile whose k tiles span several blocks' ranges is finished by
-   * the last of them. {@code outputTiles}: the tiles times the two warpgroups (one arrival counter
-   * each); {@code splits} is 1.
+   * Plan of a W4A16 call on the Hopper wgmma kernels ({@code w4a16_wgmma.cu}, sm_90a). The output
+   * tiles (128 columns x {@link #wgmmaTileRows} rows) times their 64-k tiles make the work units.
+   * Where the tiles fill at least {@link #WGMMA_WHOLE_WAVES} of their waves of resident blocks, one
+   * tile per block ({@code wholeTiles} = the tiles); else stream-K: the units cut into one equal
+   * contiguous range per resident block ({@code gridX} blocks, never more than there are units), so
+   * every SM gets the same work, a tile whose k tiles span several blocks' ranges finished by the
+   * last of them. With {@code hybrid}, the whole waves of such a call run one tile per block first
+   * ({@code wholeTiles}) and stream-K takes only the rest. {@code outputTiles}: the tiles times the
+   * two warpgroups (one arrival counter each); {@code splits} is 1.
    */
   public static CudaGemmPlan w4a16Wgmma(
-      int rows, int nPadded, int kPadded, boolean zeroPoints, int sms, Occupancy occupancy) {
-    return w4a16Wgmma(rows, wgmmaTileRows(rows), nPadded, kPadded, zeroPoints, sms, occupancy);
+      int rows,
+      int nPadded,
+      int kPadded,
+      boolean zeroPoints,
+      boolean hybrid,
+      int sms,
+      Occupancy occupancy) {
+    return w4a16Wgmma(
+        rows, wgmmaTileRows(rows), nPadded, kPadded, zeroPoints, hybrid, sms, occupancy);
   }
 
   /** As above with the block's rows chosen by the caller (64, 128 or 256), for comparisons. */
@@ -229,18 +269,22 @@ public record CudaGemmPlan(
       int nPadded,
       int kPadded,
       boolean zeroPoints,
+      boolean hybrid,
       int sms,
       Occupancy occupancy) {
     String tile = "wg" + tileRows;
     int shared = wgmmaSharedBytes(tileRows, zeroPoints);
+    int kTiles = kPadded / SMALL_CHUNK;
     int tiles = ((nPadded / STRIP + 1) / 2) * ((rows + tileRows - 1) / tileRows);
-    long units = (long) tiles * (kPadded / SMALL_CHUNK);
     int slots = sms * Math.max(1, occupancy.blocksPerSm(tile, WGMMA_THREADS, shared));
     int waves = (tiles + slots - 1) / slots;
-    int blocks =
-        tiles >= WGMMA_WHOLE_WAVES * waves * slots
-            ? tiles // one whole tile per block: waves that are nearly full need no sharing
-            : (int) Math.min(units, slots);
+    int whole;
+    if (tiles >= WGMMA_WHOLE_WAVES * waves * slots) {
+      whole = tiles; // waves that are nearly full need no sharing
+    } else {
+      whole = hybrid ? tiles / slots * slots : 0;
+    }
+    int blocks = whole == tiles ? tiles : (int) Math.min((long) (tiles - whole) * kTiles, slots);
     return new CudaGemmPlan(
         tile,
         WGMMA_THREADS,
@@ -250,9 +294,10 @@ public record CudaGemmPlan(
         blocks,
         1,
         1,
-        kPadded / SMALL_CHUNK,
+        kTiles,
         SMALL_CHUNK,
-        2 * tiles);
+        2 * tiles,
+        whole);
   }
 
   /**
@@ -489,11 +534,10 @@ public record CudaGemmPlan(
 
   /**
    * Whether blocks of this plan may share an output tile, and so need partial sums and arrival
-   * counters: split-K, the ring kernels' shared strips, and wgmma plans in stream-K (fewer blocks
-   * than tiles' k steps allow one tile each).
+   * counters: split-K, the ring kernels' shared strips, and wgmma plans with a stream-K launch.
    */
   public boolean sharesTiles() {
-    return wgmma() ? gridX != outputTiles / 2 : splits > 1;
+    return wgmma() ? wholeTiles < outputTiles / 2 : splits > 1;
   }
 
   /** Ints of split-K counters a call needs: one per output tile (per strip for the ring). */

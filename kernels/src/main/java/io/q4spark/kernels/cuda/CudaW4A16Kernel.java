@@ -73,6 +73,14 @@ public final class CudaW4A16Kernel implements LinearKernel {
   static final String WGMMA_ROWS_PROPERTY = "q4spark.cuda.wgmmaRows";
 
   /**
+   * JVM property: {@code true} runs a wgmma call whose tiles do not fill their waves as whole waves
+   * of one tile per block, then stream-K over the rest, instead of stream-K over every tile ({@link
+   * CudaGemmPlan#w4a16Wgmma}). Off by default until it is measured on the H200: written to cut
+   * stream-K's shared tiles (4096x6144 at 1024 rows: 192 tiles of 256 rows over 132 SMs).
+   */
+  static final String WGMMA_HYBRID_PROPERTY = "q4spark.cuda.wgmmaHybrid";
+
+  /**
    * Rows from which the wgmma kernels take calls by default. Measured on the H200 (µs, wgmma with
    * 64-row blocks / the per-warp small-M kernel, 64 rows): 18.5 / 21.9 (4096x4096), 22.0 / 28.4
    * (4096x6144), 37.8 / 53.9 (4096x14336), 37.6 / 53.9 (14336x4096); at 32 rows the per-warp
@@ -322,6 +330,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
           layout.nPadded(),
           layout.kPadded(),
           zeros != null,
+          Boolean.getBoolean(WGMMA_HYBRID_PROPERTY),
           blocks > 0 ? blocks : device.smCount(),
           (tile, threads, shared) ->
               blocks > 0 ? 1 : blocksPerSm(wgmmaModule, kernelName(tile), threads, shared));
@@ -516,15 +525,18 @@ public final class CudaW4A16Kernel implements LinearKernel {
         }
         return;
       }
-      CudaGemmPlan plan = wgmma ? wgmmaPlan(rows) : plan(rows);
+      if (wgmma) {
+        wgmmaGemm(input, rows, bias, out16);
+        return;
+      }
+      CudaGemmPlan plan = plan(rows);
       boolean shares = plan.sharesTiles();
       DeviceBuffer partial = shares ? scratch("partial", plan.partialBytes(rows, n)) : null;
       DeviceBuffer counters = shares ? counters(plan.counters()) : null;
-      CudaFunction gemm =
-          function(wgmma ? wgmmaModule : module, kernelName(plan.tile()), plan.sharedBytes());
+      CudaFunction gemm = function(module, kernelName(plan.tile()), plan.sharedBytes());
       try (Arena a = launchArena()) {
         KernelArgs args = KernelArgs.of(a).ptr(input).ptr(weights);
-        boolean byStrip = plan.ring() || wgmma;
+        boolean byStrip = plan.ring();
         if (byStrip) {
           args.ptr(scalesByStrip).ptr(zerosByStrip == null ? 0 : zerosByStrip.address());
         } else {
@@ -538,10 +550,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
             .i32(n)
             .i32(layout.nPadded());
         if (byStrip) {
-          args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows());
-          if (plan.ring()) {
-            args.i32(plan.splits());
-          }
+          args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows()).i32(plan.splits());
         } else {
           args.i32(k)
               .i32(layout.kPadded())
@@ -554,6 +563,48 @@ public final class CudaW4A16Kernel implements LinearKernel {
             plan.sharedBytes(),
             stream(),
             args);
+      }
+    }
+
+    /**
+     * The wgmma kernels' GEMM: a launch of one tile per block for the plan's {@code wholeTiles},
+     * then a stream-K launch for the other tiles, when there are any.
+     */
+    private void wgmmaGemm(long input, int rows, long bias, long out16) {
+      CudaGemmPlan plan = wgmmaPlan(rows);
+      boolean shares = plan.sharesTiles();
+      DeviceBuffer partial =
+          shares ? scratch("partial", plan.partialBytes(rows, config.n())) : null;
+      DeviceBuffer counters = shares ? counters(plan.counters()) : null;
+      CudaFunction gemm = function(wgmmaModule, kernelName(plan.tile()), plan.sharedBytes());
+      int tiles = plan.counters() / 2;
+      int whole = plan.wholeTiles();
+      for (int first = 0; first < tiles; ) {
+        int count = first == 0 && whole > 0 ? whole : tiles - first;
+        int blocks = first == 0 && whole > 0 ? whole : plan.gridX();
+        try (Arena a = launchArena()) {
+          KernelArgs args =
+              KernelArgs.of(a)
+                  .ptr(input)
+                  .ptr(weights)
+                  .ptr(scalesByStrip)
+                  .ptr(zerosByStrip == null ? 0 : zerosByStrip.address())
+                  .ptr(bias)
+                  .ptr(out16)
+                  .ptr(partial == null ? 0 : partial.address())
+                  .ptr(counters == null ? 0 : counters.address())
+                  .i32(rows)
+                  .i32(config.n())
+                  .i32(layout.nPadded())
+                  .i32(layout.kPadded())
+                  .i32(groupShift)
+                  .i32(layout.scaleRows())
+                  .i32(first)
+                  .i32(count);
+          gemm.launch(
+              new Dim3(blocks, 1, 1), Dim3.of(plan.threads()), plan.sharedBytes(), stream(), args);
+        }
+        first += count;
       }
     }
 

@@ -179,7 +179,8 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
                                      const uint4* __restrict__ S, const uint4* __restrict__ Z,
                                      const float* __restrict__ bias, u16* __restrict__ C,
                                      float* __restrict__ partial, int* __restrict__ counters,
-                                     int M, int N, int Np, int Kp, int groupShift, int groups) {
+                                     int M, int N, int Np, int Kp, int groupShift, int groups,
+                                     int tile0, int tiles) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   typedef Tile<ROWS, WG, STAGES, ZP> T;
   extern __shared__ __align__(16) unsigned char smemRaw[];
@@ -194,8 +195,8 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
   const int nStrips = Np / 64;
   const int kTiles = Kp / 64;
   const int tilesY = (M + ROWS - 1) / ROWS;
-  const int tilesX = (nStrips + WG - 1) / WG;
-  const long long total = (long long)tilesX * tilesY * kTiles;
+  // This launch's units: the k tiles of tiles [tile0, tile0 + tiles), in tile order.
+  const long long total = (long long)tiles * kTiles;
   const int u0 = (int)((long long)blockIdx.x * total / gridDim.x);
   const int u1 = (int)((long long)(blockIdx.x + 1) * total / gridDim.x);
 
@@ -218,7 +219,7 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
     // one range per strip). Tile t = bx * tilesY + by: k tile kt of columns 128 bx, rows ROWS by.
     const u64 evictFirst = l2_evict_first();
     const u64 evictLast = l2_evict_last();
-    int t = u0 / kTiles, kt = u0 - t * kTiles;
+    int t = tile0 + u0 / kTiles, kt = u0 % kTiles;
     for (int i = 0; i < u1 - u0; ++i) {
       const int slot = i % STAGES;
       const int bx = t / tilesY, by = t - bx * tilesY;
@@ -306,9 +307,9 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
   u32 a0[4][4], a1[4][4];
   int i = 0;
   for (int u = u0; u < u1;) {
-    // One segment: the k tiles [u - tBase, end - tBase) of tile t.
-    const int t = u / kTiles;
-    const int tBase = t * kTiles;
+    // One segment: the k tiles [u - tBase, end - tBase) of tile t (this launch's tile t - tile0).
+    const int tBase = u / kTiles * kTiles;
+    const int t = tile0 + u / kTiles;
     const int end = min(u1, tBase + kTiles);
     const int bx = t / tilesY, by = t - bx * tilesY;
     const int m0 = by * ROWS;
@@ -402,14 +403,17 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
 // Entry points: q4_w4a16_wg<64|128|256>_<f16|bf16>_<sym|zp>, ROWS rows per block. A: the
 // activations chunk-major (q4_f32_to_half_chunks); S, Z: scales and zero points strip-major
 // (CudaW4A16Layout.byStrip), `groups` rows per strip; groupShift: log2(G), 31 for one group over K.
-// Grid: gridDim.x blocks, stream-K; `partial`: gridDim.x x 2 x WG x ROWS x 64 fp32, `counters`:
-// one int per tile and warpgroup, zero before the first call (the last arrival resets its own).
+// tile0, tiles: the tiles this launch takes (tile t = bx * tilesY + by: columns 128 bx, rows ROWS by),
+// their k tiles cut into gridDim.x equal ranges (gridDim.x = tiles: one tile per block);
+// `partial`: gridDim.x x 2 x WG x ROWS x 64 fp32, `counters`: one int per tile and warpgroup, zero
+// before the first call (the last arrival resets its own); neither is touched with a tile per block.
 #define Q4_W4A16_WG_KERNEL(NAME, ROWS, WG, STAGES, BF16, ZP)                                      \
   extern "C" __global__ void __launch_bounds__(128 * (WG + 1), 1) NAME(                           \
       const uint4* A, const uint4* B, const uint4* S, const uint4* Z, const float* bias, u16* C,   \
-      float* partial, int* counters, int M, int N, int Np, int Kp, int groupShift, int groups) {  \
+      float* partial, int* counters, int M, int N, int Np, int Kp, int groupShift, int groups,     \
+      int tile0, int tiles) {                                                                      \
     w4a16h::gemm<ROWS, WG, STAGES, BF16, ZP>(A, B, S, Z, bias, C, partial, counters, M, N, Np, Kp, \
-                                             groupShift, groups);                                 \
+                                             groupShift, groups, tile0, tiles);                   \
   }
 
 #define Q4_W4A16_WG_VARIANTS(TILE, ...)                                \

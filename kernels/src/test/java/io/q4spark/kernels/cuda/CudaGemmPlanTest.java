@@ -187,7 +187,7 @@ class CudaGemmPlanTest {
       int rows, int n, int k, int blockRows) {
     int np = CudaW4A16Layout.roundUp(n, CudaW4A16Layout.STRIP);
     int kp = CudaW4A16Layout.roundUp(k, CudaW4A16Layout.K_TILE);
-    CudaGemmPlan p = CudaGemmPlan.w4a16Wgmma(rows, np, kp, true, H100_SMS, H100);
+    CudaGemmPlan p = CudaGemmPlan.w4a16Wgmma(rows, np, kp, true, false, H100_SMS, H100);
     assertEquals("wg" + blockRows, p.tile());
     assertTrue(p.wgmma());
     assertEquals(blockRows, p.blockRows());
@@ -199,6 +199,7 @@ class CudaGemmPlanTest {
     // shared memory), fewer only when there are fewer units
     int waves = (tiles + H100_SMS - 1) / H100_SMS;
     boolean whole = tiles >= 0.9 * waves * H100_SMS;
+    assertEquals(whole ? tiles : 0, p.wholeTiles());
     assertEquals(whole ? tiles : Math.min(units, H100_SMS), p.gridX());
     assertEquals(1, p.gridY());
     assertEquals(2 * tiles, p.counters());
@@ -220,8 +221,23 @@ class CudaGemmPlanTest {
     assertEquals(8 * 13 * 1024 + 128 + 1024, CudaGemmPlan.wgmmaSharedBytes(64, false));
     // 1024 rows: 4096x4096 makes 128 tiles (one wave of 132 SMs at 97%: a tile per block),
     // 4096x6144 192 (1.45 waves: stream-K on 132 blocks)
-    assertEquals(128, CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, H100_SMS, H100).gridX());
-    assertEquals(132, CudaGemmPlan.w4a16Wgmma(1024, 6144, 4096, false, H100_SMS, H100).gridX());
+    CudaGemmPlan square = CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, false, H100_SMS, H100);
+    assertEquals(128, square.gridX());
+    assertEquals(128, square.wholeTiles());
+    CudaGemmPlan wide = CudaGemmPlan.w4a16Wgmma(1024, 6144, 4096, false, false, H100_SMS, H100);
+    assertEquals(132, wide.gridX());
+    assertEquals(0, wide.wholeTiles());
+    // hybrid: the first wave a tile per block, stream-K over the other 60 tiles on 132 blocks
+    CudaGemmPlan hybrid = CudaGemmPlan.w4a16Wgmma(1024, 6144, 4096, false, true, H100_SMS, H100);
+    assertEquals(132, hybrid.wholeTiles());
+    assertEquals(132, hybrid.gridX());
+    assertEquals(2 * 192, hybrid.counters());
+    assertTrue(hybrid.sharesTiles());
+    // nearly full waves stay a tile per block with or without it
+    assertEquals(square, CudaGemmPlan.w4a16Wgmma(1024, 4096, 4096, false, true, H100_SMS, H100));
+    // few tiles (32 over 132 SMs): stream-K over all of them either way
+    assertEquals(
+        0, CudaGemmPlan.w4a16Wgmma(256, 4096, 4096, false, true, H100_SMS, H100).wholeTiles());
   }
 
   @Test

@@ -136,8 +136,9 @@ class CudaKernelsTest {
    * The wgmma kernels (sm_90a) at every block height (64, 128 and 256 rows) on row counts that fill
    * a block, leave it partly empty and spill into a second one: on the device's block count
    * (stream-K, tiles shared by several blocks), as if one block fit the GPU (a tile per block, in
-   * waves) and on three blocks (stream-K with whole tiles and shared ones); K = 208 and 96 end
-   * inside a 64-k stage.
+   * waves) and on three blocks (stream-K with whole tiles and shared ones; then whole waves of a
+   * tile per block before stream-K over the rest: {@code wgmmaHybrid}); K = 208 and 96 end inside a
+   * 64-k stage.
    */
   @Test
   void manyRowCountsMatchTheReferenceOnTheWgmmaKernels() {
@@ -167,9 +168,23 @@ class CudaKernelsTest {
                 rows,
                 "wgmma, blocks of " + tileRows + " rows, " + blocks + " blocks");
           }
+          // whole waves of 3 blocks a tile each, then stream-K over the rest
+          System.setProperty(CudaW4A16Kernel.WGMMA_HYBRID_PROPERTY, "true");
+          CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = 3;
+          compareOnce(
+              new CudaW4A16Kernel(),
+              c,
+              l,
+              gpu,
+              ref,
+              r,
+              rows,
+              "wgmma, blocks of " + tileRows + " rows, 3 blocks, hybrid");
+          System.clearProperty(CudaW4A16Kernel.WGMMA_HYBRID_PROPERTY);
         }
       } finally {
         CudaW4A16Kernel.Prepared.wgmmaBlocksOverride = 0;
+        System.clearProperty(CudaW4A16Kernel.WGMMA_HYBRID_PROPERTY);
         System.clearProperty(CudaW4A16Kernel.MANY_ROWS_KERNEL_PROPERTY);
         System.clearProperty(CudaW4A16Kernel.WGMMA_ROWS_PROPERTY);
       }
