@@ -41,34 +41,6 @@ public record CudaGemmPlan(
     int outputTiles,
     int wholeTiles) {
 
-  /** A plan of one launch ({@code wholeTiles} 0). */
-  public CudaGemmPlan(
-      String tile,
-      int threads,
-      int blockRows,
-      int blockCols,
-      int sharedBytes,
-      int gridX,
-      int gridY,
-      int splits,
-      int kTilesPerSplit,
-      int kTile,
-      int outputTiles) {
-    this(
-        tile,
-        threads,
-        blockRows,
-        blockCols,
-        sharedBytes,
-        gridX,
-        gridY,
-        splits,
-        kTilesPerSplit,
-        kTile,
-        outputTiles,
-        0);
-  }
-
   /**
    * cp.async pipeline depth of the W4A16 large tile and of W4A8 (the W4A16 medium tile and the
    * small-M kernel have their own).
@@ -411,7 +383,7 @@ public record CudaGemmPlan(
     int perSplit = (units + splits - 1) / splits * unit;
     splits = (kTiles + perSplit - 1) / perSplit;
     return new CudaGemmPlan(
-        tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit, kTile, blocks);
+        tile, threads, bm, bn, sharedBytes, gridX, gridY, splits, perSplit, kTile, blocks, 0);
   }
 
   /**
@@ -454,7 +426,8 @@ public record CudaGemmPlan(
         shares,
         chunksPerStrip,
         SMALL_CHUNK,
-        strips);
+        strips,
+        0);
   }
 
   /**
