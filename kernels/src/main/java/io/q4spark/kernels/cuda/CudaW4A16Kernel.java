@@ -497,8 +497,11 @@ public final class CudaW4A16Kernel implements LinearKernel {
     void gemm(long input, int rows, long bias, long out16) {
       int k = config.k();
       int n = config.n();
-      boolean wgmma = wgmmaTakes(rows);
-      if (!wgmma && dequantGemmAllowed && CudaDequantGemm.takes(rows)) {
+      if (wgmmaTakes(rows)) {
+        wgmmaGemm(input, rows, bias, out16);
+        return;
+      }
+      if (dequantGemmAllowed && CudaDequantGemm.takes(rows)) {
         // The many-rows path (dequantize, then cuBLAS) with its cuBLAS handle: one per lane.
         laneResource(CudaDequantGemm.class, () -> new CudaDequantGemm(device))
             .run(
@@ -525,10 +528,6 @@ public final class CudaW4A16Kernel implements LinearKernel {
         }
         return;
       }
-      if (wgmma) {
-        wgmmaGemm(input, rows, bias, out16);
-        return;
-      }
       CudaGemmPlan plan = plan(rows);
       boolean shares = plan.sharesTiles();
       DeviceBuffer partial = shares ? scratch("partial", plan.partialBytes(rows, n)) : null;
@@ -536,8 +535,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
       CudaFunction gemm = function(module, kernelName(plan.tile()), plan.sharedBytes());
       try (Arena a = launchArena()) {
         KernelArgs args = KernelArgs.of(a).ptr(input).ptr(weights);
-        boolean byStrip = plan.ring();
-        if (byStrip) {
+        if (plan.ring()) {
           args.ptr(scalesByStrip).ptr(zerosByStrip == null ? 0 : zerosByStrip.address());
         } else {
           args.ptr(scales).ptr(zeros == null ? 0 : zeros.address());
@@ -549,7 +547,7 @@ public final class CudaW4A16Kernel implements LinearKernel {
             .i32(rows)
             .i32(n)
             .i32(layout.nPadded());
-        if (byStrip) {
+        if (plan.ring()) {
           args.i32(layout.kPadded()).i32(groupShift).i32(layout.scaleRows()).i32(plan.splits());
         } else {
           args.i32(k)
@@ -580,8 +578,9 @@ public final class CudaW4A16Kernel implements LinearKernel {
       int tiles = plan.counters() / 2;
       int whole = plan.wholeTiles();
       for (int first = 0; first < tiles; ) {
-        int count = first == 0 && whole > 0 ? whole : tiles - first;
-        int blocks = first == 0 && whole > 0 ? whole : plan.gridX();
+        boolean onePerBlock = first == 0 && whole > 0;
+        int count = onePerBlock ? whole : tiles - first;
+        int blocks = onePerBlock ? whole : plan.gridX();
         try (Arena a = launchArena()) {
           KernelArgs args =
               KernelArgs.of(a)
