@@ -29,3 +29,20 @@ __device__ __forceinline__ void dequant(u32 q, u32 sg, u32 sg8, u32 zg, u32 zg8,
     a[3] = mul2<false>(fma2_f16(and_or(q8, 0x00F000F0u, magic), sixteenth, zg8Hi), sg8);
   }
 }
+
+// The zero-point operands of dequant for one pair of rows (g, g + 8): magic + zero and, for fp16's
+// high nibbles, -(64 + zero) = 960 - (1024 + zero) (exact), from `pair` (magic + zero of each row,
+// as CudaW4A16Layout stores them); for symmetric weights zero is 8 and `pair` is not read.
+template <bool BF16, bool ZP>
+__device__ __forceinline__ void zero_operands(u32 pair, u32& zg, u32& zg8, u32& zgHi, u32& zg8Hi) {
+  zg = zg8 = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
+  zgHi = zg8Hi = 0xD480D480u;                   // fp16 -(64 + 8)
+  if (ZP) {
+    zg = splat_half<0>(pair);
+    zg8 = splat_half<1>(pair);
+    if (!BF16) {
+      zgHi = sub2<false>(0x63806380u, zg);
+      zg8Hi = sub2<false>(0x63806380u, zg8);
+    }
+  }
+}

@@ -410,29 +410,14 @@ __device__ __forceinline__ void acc_output(int e, int l, int& nn, int& m) {
 template <int MT, bool BF16, bool ZP>
 __device__ __forceinline__ void half_mma(float (&acc)[4][MT][4], const uint4 (&wv)[CHUNK_STEPS],
                                          int h, uint4 s, uint4 z, const u32 (&b)[MT][4]) {
-  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
-  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
   const u32 sp[4] = {s.x, s.y, s.z, s.w};
+  const u32 zp[4] = {z.x, z.y, z.z, z.w};
   u32 sg[4], sg8[4], zg[4], zg8[4], zgHi[4], zg8Hi[4];
 #pragma unroll
   for (int p = 0; p < 4; ++p) {
     sg[p] = splat_half<0>(sp[p]);
     sg8[p] = splat_half<1>(sp[p]);
-    zg[p] = zg8[p] = symZero;
-    zgHi[p] = zg8Hi[p] = symZeroHi;
-  }
-  if (ZP) {
-    const u32 zp[4] = {z.x, z.y, z.z, z.w};
-#pragma unroll
-    for (int p = 0; p < 4; ++p) {
-      zg[p] = splat_half<0>(zp[p]);
-      zg8[p] = splat_half<1>(zp[p]);
-      if (!BF16) {
-        // -(64 + zero) = 960 - (1024 + zero), exact.
-        zgHi[p] = sub2<false>(0x63806380u, zg[p]);
-        zg8Hi[p] = sub2<false>(0x63806380u, zg8[p]);
-      }
-    }
+    zero_operands<BF16, ZP>(zp[p], zg[p], zg8[p], zgHi[p], zg8Hi[p]);
   }
 #pragma unroll
   for (int jj = 0; jj < 2; ++jj) {

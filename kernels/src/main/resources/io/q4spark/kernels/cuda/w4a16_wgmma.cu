@@ -23,8 +23,11 @@
 // STAGES slots with a full and an empty barrier each, as the ring kernels in w4a16_gemm.cu. A
 // consumer warpgroup waits for a stage, dequantizes its four k16 steps into registers, issues the
 // four wgmma's and then waits only for the previous stage's, which it releases to the producer:
-// the tensor cores run one stage while the warps dequantize the next. Split-K over gridDim.z as in
-// w4a16_gemm.cu (fp32 partial sums, the last block of an output tile adds them in split order).
+// the tensor cores run one stage while the warps dequantize the next. Work: tiles of 128 columns x
+// ROWS rows times their 64-k steps, cut into gridDim.x equal ranges (one tile per block, or
+// stream-K over resident blocks, as the ring kernels do with chunks); a tile shared by several
+// blocks gets fp32 partial sums from each, and the last warpgroup to arrive adds them in block
+// order.
 // (A first version without the producer, every thread issuing cp.async and a block barrier per
 // stage, spent about 900 instructions per warp per stage around the wgmma's and ran at half of
 // cuBLAS's rate.)
@@ -259,8 +262,6 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
   setmaxnreg_inc<232>();
   const int wg = warp >> 2, w = warp & 3;
   const int wgTid = tid & 127;
-  const u32 symZero = BF16 ? 0x43084308u : 0x64086408u;  // magic + 8
-  const u32 symZeroHi = 0xD480D480u;                     // fp16 -(64 + 8)
   float acc[T::ACC];
 
   // Stage i (k tile kt of the current tile): wait for its copies, dequantize its four k16 steps
@@ -283,15 +284,8 @@ __device__ __forceinline__ void gemm(const uint4* __restrict__ A, const uint4* _
       if (ZP) {
         asm volatile("ld.shared.u32 %0, [%1];" : "=r"(zp) : "r"(sBase + srow * 128 + T::S_BYTES));
       }
-      u32 zg = symZero, zg8 = symZero, zgHi = symZeroHi, zg8Hi = symZeroHi;
-      if (ZP) {
-        zg = splat_half<0>(zp);
-        zg8 = splat_half<1>(zp);
-        if (!BF16) {
-          zgHi = sub2<false>(0x63806380u, zg);  // -(64 + zero) = 960 - (1024 + zero), exact
-          zg8Hi = sub2<false>(0x63806380u, zg8);
-        }
-      }
+      u32 zg, zg8, zgHi, zg8Hi;
+      zero_operands<BF16, ZP>(zp, zg, zg8, zgHi, zg8Hi);
       dequant<BF16>(q, splat_half<0>(sp), splat_half<1>(sp), zg, zg8, zgHi, zg8Hi, a[s]);
     }
     fence_acc<T::ACC>(acc);
